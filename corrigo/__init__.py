@@ -1,0 +1,100 @@
+"""corrigo: self-correcting LLM workflows with grounded feedback.
+
+The public API. Names resolve lazily, so ``import corrigo`` loads nothing heavy::
+
+    import corrigo
+    outcomes = corrigo.run_sync("humaneval[:5]", model="openai:gpt-4o-mini")
+    stored = await corrigo.load_run(outcomes[0].run_id)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "Budgets",
+    "CorrigoError",
+    "ExecResult",
+    "Limits",
+    "Outcome",
+    "ReplayReport",
+    "RunRecord",
+    "RunSpec",
+    "Settings",
+    "Step",
+    "StoredRun",
+    "Task",
+    "Verdict",
+    "get_model",
+    "get_sandbox",
+    "get_strategy",
+    "list_runs",
+    "load_run",
+    "load_tasks",
+    "open_store",
+    "replay_run",
+    "run",
+    "run_sync",
+]
+
+_WHERE = {
+    "Budgets": "corrigo.records",
+    "ExecResult": "corrigo.records",
+    "Limits": "corrigo.records",
+    "Outcome": "corrigo.records",
+    "RunRecord": "corrigo.records",
+    "RunSpec": "corrigo.records",
+    "Step": "corrigo.records",
+    "Task": "corrigo.records",
+    "Verdict": "corrigo.records",
+    "CorrigoError": "corrigo.errors",
+    "Settings": "corrigo.config",
+    "get_model": "corrigo.models",
+    "get_sandbox": "corrigo.sandbox.base",
+    "get_strategy": "corrigo.graphs.registry",
+    "open_store": "corrigo.storage.base",
+    "load_tasks": "corrigo.tasks",
+    "run": "corrigo.runner",
+    "run_sync": "corrigo.runner",
+    "load_run": "corrigo.runner",
+    "list_runs": "corrigo.runner",
+    "StoredRun": "corrigo.runner",
+    "replay_run": "corrigo.replay",
+    "ReplayReport": "corrigo.replay",
+}
+
+if TYPE_CHECKING:
+    from corrigo.config import Settings
+    from corrigo.errors import CorrigoError
+    from corrigo.graphs.registry import get_strategy
+    from corrigo.models import get_model
+    from corrigo.records import (
+        Budgets,
+        ExecResult,
+        Limits,
+        Outcome,
+        RunRecord,
+        RunSpec,
+        Step,
+        Task,
+        Verdict,
+    )
+    from corrigo.replay import ReplayReport, replay_run
+    from corrigo.runner import StoredRun, list_runs, load_run, run, run_sync
+    from corrigo.sandbox.base import get_sandbox
+    from corrigo.storage.base import open_store
+    from corrigo.tasks import load_tasks
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corrigo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,100 @@
+"""``corrigo run``: tasks through a strategy, with live progress and a summary table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from corrigo.cli.app import HomeOption, StoreOption, app, console, console_err, settings_for
+from corrigo.cli.render import outcome_table, totals_line
+
+
+def _parse_roles(values: list[str]) -> dict[str, str]:
+    from corrigo.errors import ConfigError
+
+    roles = {}
+    for value in values:
+        role, sep, spec = value.partition("=")
+        if not sep or not role or not spec:
+            raise ConfigError(
+                f"--role takes ROLE=SPEC (e.g. reviewer=openai:gpt-4o), got {value!r}"
+            )
+        roles[role.strip()] = spec.strip()
+    return roles
+
+
+@app.command("run")
+def run_command(
+    tasks: str = typer.Argument(
+        ..., help="Task selector: humaneval, humaneval[:20], humaneval:HumanEval/12, jsonl:PATH"
+    ),
+    strategy: str = typer.Option("refine", "--strategy", "-s", help="Strategy name."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model for every role: openai:NAME, ollama:NAME, local:NAME, scripted:FILE.",
+    ),
+    role: list[str] = typer.Option(
+        [], "--role", help="Override one role: reviewer=SPEC (repeatable)."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)."
+    ),
+    max_rounds: int = typer.Option(
+        3, "--max-rounds", min=1, help="Rounds of verify→review→refine at most."
+    ),
+    sandbox: str | None = typer.Option(
+        None, "--sandbox", help="Sandbox backend (default: process)."
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", min=1, help="Tasks run at once."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
+    store: str | None = StoreOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Run tasks through a self-correction strategy and store every step."""
+    import corrigo
+
+    settings = settings_for(store=store, home=home, base_url=base_url)
+    roles = _parse_roles(role)
+    task_list = corrigo.load_tasks(tasks)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console_err,
+        disable=as_json or not console_err.is_terminal,
+    )
+    with progress:
+        bar = progress.add_task(f"{strategy}", total=len(task_list), last="")
+
+        def advance(outcome: corrigo.Outcome) -> None:
+            mark = "pass" if outcome.hidden_passed else outcome.stop_reason
+            progress.update(bar, advance=1, last=f"{outcome.task_id}: {mark}")
+            if not progress.live.is_started and not as_json:
+                console_err.print(f"  {outcome.task_id}: {mark} ({outcome.rounds} rounds)")
+
+        outcomes = asyncio.run(
+            corrigo.run(
+                task_list,
+                strategy=strategy,
+                model=model,
+                roles=roles,
+                max_rounds=max_rounds,
+                sandbox=sandbox,
+                settings=settings,
+                concurrency=concurrency,
+                on_outcome=advance,
+            )
+        )
+    if as_json:
+        console.print_json(json.dumps([o.model_dump(mode="json") for o in outcomes]))
+        return
+    console.print(outcome_table(outcomes))
+    console.print(totals_line(outcomes))

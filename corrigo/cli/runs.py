@@ -1,0 +1,117 @@
+"""``corrigo runs`` and ``corrigo show RUN``: stored runs, round by round."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
+from corrigo.cli.render import code_diff, runs_table, step_title
+from corrigo.records import Step
+
+
+@app.command("runs")
+def runs_command(
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+    store: str | None = StoreOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """List stored runs, newest first."""
+    import corrigo
+
+    records = asyncio.run(corrigo.list_runs(limit=limit, settings=settings_for(store, home)))
+    if as_json:
+        console.print_json(json.dumps([r.model_dump(mode="json") for r in records]))
+        return
+    if not records:
+        console.print("no runs stored yet: try 'corrigo run humaneval[:3]'")
+        return
+    console.print(runs_table(records))
+
+
+def _show_step(step: Step, previous_code: str | None) -> str | None:
+    console.rule(step_title(step), align="left")
+    if step.kind == "model":
+        if step.error:
+            console.print(f"[red]model error:[/red] {escape(step.error)}")
+            return previous_code
+        usage = step.usage
+        console.print(
+            f"[dim]{escape(step.model or '')} · {usage.tokens_in}→{usage.tokens_out} tokens"
+            f" · {usage.latency_ms:.0f} ms[/dim]"
+        )
+        if step.candidate is not None:
+            if not step.candidate.extracted:
+                console.print("[yellow]no code in the reply:[/yellow]")
+                console.print(escape(step.output or ""))
+            elif previous_code is None:
+                console.print(Syntax(step.candidate.code, "python", line_numbers=False))
+            else:
+                console.print(Syntax(code_diff(previous_code, step.candidate.code), "diff"))
+            return step.candidate.code if step.candidate.extracted else previous_code
+        console.print(Panel(escape(step.output or ""), title="critique", title_align="left"))
+        return previous_code
+    verdict = step.verdict
+    if verdict is None:
+        return previous_code
+    which = "hidden tests (score only)" if step.role == "scorer" else "visible tests"
+    console.print(
+        f"{which}: {'[green]passed' if verdict.passed else '[red]failed'}[/] "
+        f"(score {verdict.score:.2f})"
+    )
+    if verdict.evidence is not None:
+        for test in verdict.evidence.tests:
+            mark = "[green]✓[/green]" if test.passed else "[red]✗[/red]"
+            message = f" — {escape(test.message)}" if test.message else ""
+            console.print(f"  {mark} {escape(test.name)}{message}")
+    elif verdict.feedback:
+        console.print(escape(verdict.feedback))
+    return previous_code
+
+
+@app.command("show")
+def show_command(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+    as_json: bool = typer.Option(False, "--json"),
+    store: str | None = StoreOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Print a stored run round by round: code (diffs after round 1), tests, critiques."""
+    import corrigo
+
+    stored = asyncio.run(corrigo.load_run(run_id, settings=settings_for(store, home)))
+    record = stored.record
+    if as_json:
+        payload = {
+            "run": record.model_dump(mode="json"),
+            "steps": [s.model_dump(mode="json") for s in stored.steps],
+        }
+        console.print_json(json.dumps(payload))
+        return
+    spec, outcome = record.spec, record.outcome
+    console.print(f"[bold]run {record.id}[/bold] · task {spec.task.id} · strategy {spec.strategy}")
+    roles = ", ".join(f"{r}={m}" for r, m in spec.roles.items())
+    console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
+    code: str | None = None
+    for step in stored.steps:
+        code = _show_step(step, code)
+    console.rule("outcome", align="left")
+    if outcome is None:
+        console.print("[yellow]run has not finished[/yellow]")
+        return
+    console.print(
+        f"stop: {outcome.stop_reason} · rounds {outcome.rounds} · first round "
+        f"{'pass' if outcome.first_round_passed else 'fail'} · final visible "
+        f"{'pass' if outcome.visible_passed else 'fail'} · hidden "
+        f"{'-' if outcome.hidden_passed is None else ('pass' if outcome.hidden_passed else 'fail')}"
+        f" · model calls {outcome.totals.model_calls} · {outcome.totals.seconds:.1f} s"
+    )
+    if outcome.error:
+        console.print(f"[red]error:[/red] {escape(outcome.error)}")

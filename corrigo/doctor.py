@@ -1,0 +1,76 @@
+"""Health checks shared by ``corrigo doctor`` and services that want a readiness probe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corrigo.config import Settings
+from corrigo.errors import CorrigoError
+from corrigo.records import Limits, TestCase
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def _store(settings: Settings) -> Check:
+    from corrigo.storage.base import open_store, redact_url
+
+    url = settings.resolved_store_url
+    try:
+        async with open_store(url) as store:
+            runs = await store.list_runs(limit=1000)
+    except CorrigoError as exc:
+        return Check("store", False, str(exc))
+    return Check("store", True, f"{redact_url(url)} ({len(runs)} recent runs)")
+
+
+async def _sandbox(settings: Settings) -> Check:
+    from corrigo.sandbox.base import get_sandbox
+
+    try:
+        async with get_sandbox(settings.sandbox) as box:
+            result = await box.run_tests(
+                "def f():\n    return 1\n",
+                [TestCase(name="smoke", code="assert f() == 1")],
+                Limits(),
+            )
+    except CorrigoError as exc:
+        return Check("sandbox", False, str(exc))
+    ok = result.status == "passed"
+    return Check(
+        "sandbox", ok, f"{settings.sandbox}: smoke test {result.status} in {result.wall_ms:.0f} ms"
+    )
+
+
+async def _models(settings: Settings, model: str | None) -> list[Check]:
+    from corrigo.local_models import CATALOGUE, llama_available, model_path
+    from corrigo.models import build_models, check_models, resolve_specs
+
+    installed = [n for n in CATALOGUE if model_path(n, settings).exists()]
+    local = Check(
+        "local",
+        True,
+        f"llama-cpp-python {'installed' if llama_available() else 'not installed'}; "
+        f"models pulled: {', '.join(installed) or 'none'}",
+    )
+    try:
+        specs = resolve_specs(model, None, settings)
+        models = build_models(specs, settings)
+        await check_models(models)
+    except CorrigoError as exc:
+        return [local, Check("model", False, str(exc))]
+    return [local, Check("model", True, ", ".join(sorted(set(specs.values()))) + " reachable")]
+
+
+async def run_checks(settings: Settings, model: str | None = None) -> list[Check]:
+    config = Check("config", True, f"home {settings.home}; sandbox {settings.sandbox}")
+    return [
+        config,
+        await _store(settings),
+        await _sandbox(settings),
+        *await _models(settings, model),
+    ]

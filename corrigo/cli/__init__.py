@@ -8,26 +8,19 @@ from corrigo.cli.app import app, console_err
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user mistakes and backend failures are one line on stderr, exit 2."""
+    """Entry point: user mistakes and backend failures are one line on stderr, exit 2.
+
+    Usage errors (unknown options, missing arguments) are typer's own, also exit 2.
+    """
+    from rich.markup import escape
+
     from corrigo.errors import CorrigoError
 
     try:
-        app(args=argv, standalone_mode=False, prog_name="corrigo")
+        app(args=argv, prog_name="corrigo")
     except CorrigoError as exc:
-        console_err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        console_err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        console_err.print("[yellow]interrupted[/yellow]")
-        sys.exit(130)
-    except _click_errors() as exc:  # type: ignore[misc]
-        exc.show()
-        sys.exit(exc.exit_code)
-
-
-def _click_errors() -> tuple[type[Exception], ...]:
-    import click
-
-    return (click.ClickException,)
 
 
 __all__ = ["app", "main"]

@@ -17,7 +17,21 @@ from corrigo.tasks.examples import examples_to_tests
 
 # Docstring examples that contradict the official tests (and the canonical solution):
 # they would teach the model a wrong answer, so they are not used as visible tests.
-KNOWN_BAD_EXAMPLES: dict[str, set[str]] = {}
+# Keyed by task id, then by the example's call text.
+KNOWN_BAD_EXAMPLES: dict[str, set[str]] = {
+    # The docstring's median of this list is 15.0; the official answer is 8.0.
+    "HumanEval/47": {"median([-10, 4, 6, 1000, 10, 20])"},
+    # The docstring's examples ignore the binary-ones ordering the task asks for.
+    "HumanEval/116": {
+        "sort_array([1, 5, 2, 3, 4])",
+        "sort_array([-2, -3, -4, -5, -6])",
+        "sort_array([1, 0, 2, 3, 4]) [0, 1, 2, 3, 4]",
+    },
+    # These lines define the recurrence (tri(1) = 3), they are not calls of the function.
+    "HumanEval/130": {"tri(1)", "tri(4)"},
+    # ("Venus") is a string in Python; the answer is the tuple ("Venus",).
+    "HumanEval/148": {'bf("Earth", "Mercury")'},
+}
 
 
 @cache
@@ -41,7 +55,9 @@ def problem(task_id: str) -> dict[str, str]:
 def _to_task(p: dict[str, str]) -> Task:
     entry = p["entry_point"]
     bad = KNOWN_BAD_EXAMPLES.get(p["task_id"], set())
-    visible = [t for t in examples_to_tests(p["prompt"], entry) if t.name not in bad]
+    visible = [
+        t for t in examples_to_tests(p["prompt"], entry) if t.name.split(": ", 1)[1] not in bad
+    ]
     hidden = [TestCase(name="check", code=f"{p['test']}\ncheck({entry})\n")]
     return Task(
         id=p["task_id"],

@@ -1,0 +1,89 @@
+"""`corrigo run 'humaneval'` end to end through the CLI, the process sandbox and SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from corrigo.tasks.humaneval import problem
+from tests.helpers import corrigo, fenced, write_script
+
+BREAK = '''
+
+def _corrupt(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, list):
+        return value + [None]
+    if isinstance(value, tuple):
+        return value + (None,)
+    if value is None:
+        return 0
+    return None
+
+
+_original = {entry}
+
+
+def {entry}(*args, **kwargs):
+    return _corrupt(_original(*args, **kwargs))
+'''
+
+
+def _script(path: Path, broken: bool) -> Path:
+    tasks = {}
+    for i in range(164):
+        p = problem(f"HumanEval/{i}")
+        code = p["prompt"] + p["canonical_solution"]
+        if broken:
+            code += BREAK.format(entry=p["entry_point"])
+        tasks[p["task_id"]] = {"solver": [f"Here is the solution.\n{fenced(code)}"]}
+    return write_script(path, {"model": "canonical" if not broken else "broken", "tasks": tasks})
+
+
+def _run_all(tmp_path: Path, broken: bool) -> list[dict]:
+    script = _script(tmp_path / ("broken.json" if broken else "canonical.json"), broken)
+    done = corrigo(
+        "run", "humaneval", "--model", f"scripted:{script}", "--max-rounds", "1", "--json",
+        home=tmp_path / "home",
+    )
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads(done.stdout)
+    assert len(outcomes) == 164
+    assert [o["task_id"] for o in outcomes] == [f"HumanEval/{i}" for i in range(164)]
+    return outcomes
+
+
+def test_canonical_solutions_pass_all_164_hidden(tmp_path: Path) -> None:
+    outcomes = _run_all(tmp_path, broken=False)
+    assert sum(1 for o in outcomes if o["hidden_passed"]) == 164
+    assert all(o["stop_reason"] == "verified" for o in outcomes)
+    assert all(o["totals"]["model_calls"] == 1 for o in outcomes)
+
+
+def test_broken_variants_pass_none(tmp_path: Path) -> None:
+    outcomes = _run_all(tmp_path, broken=True)
+    assert sum(1 for o in outcomes if o["hidden_passed"]) == 0
+    assert all(o["hidden_passed"] is False for o in outcomes)
+    # Tasks with docstring examples fail them too; the rest have only the load check.
+    assert sum(1 for o in outcomes if not o["visible_passed"]) >= 140
+
+
+def test_table_and_totals_line(tmp_path: Path) -> None:
+    script = _script(tmp_path / "canonical.json", broken=False)
+    done = corrigo(
+        "run", "humaneval[:3]", "--model", f"scripted:{script}", home=tmp_path / "home"
+    )
+    assert done.returncode == 0, done.stderr
+    for header in ("first round", "final visible", "hidden", "rounds", "model calls", "tokens"):
+        assert header in done.stdout
+    assert "HumanEval/2" in done.stdout
+    assert "hidden pass 3/3 (first round 3/3)" in done.stdout
+    assert "incorrect→correct 0, correct→incorrect 0" in done.stdout
+    listed = corrigo("runs", home=tmp_path / "home")
+    assert listed.returncode == 0
+    assert listed.stdout.count("HumanEval/") == 3

@@ -1,0 +1,58 @@
+"""Code extraction from every shape of reply, and program assembly."""
+
+from __future__ import annotations
+
+import pytest
+
+from corrigo.agents.extract import assemble_program, extract_code
+from corrigo.records import Task
+
+F1 = "def f(x):\n    return x + 1"
+F2 = "def f(x):\n    return x + 2"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (f"```python\n{F1}\n```", F1),
+        (f"```py\n{F1}\n```", F1),
+        (f"```\n{F1}\n```", F1),
+        (F1, F1),
+        (f"Sure, here you go:\n\n{F1}\n\nThis adds one to x.", F1),
+        (f"First try:\n```python\n{F1}\n```\nBetter:\n```python\n{F2}\n```\nDone.", F2),
+        (f"```python\n{F1}", F1),  # cut off by the token limit
+        (f"```python\nimport math\n```\n```python\n{F2}\n```", "import math\n\n" + F2),
+        (f"```bash\npip install x\n```\n```python\n{F1}\n```", F1),
+    ],
+)
+def test_extracts_code(reply: str, expected: str) -> None:
+    assert extract_code(reply, "f") == expected
+
+
+@pytest.mark.parametrize("reply", ["", "I cannot help with that.", "```bash\nls\n```"])
+def test_no_code_is_none(reply: str) -> None:
+    assert extract_code(reply, "f") is None
+
+
+def _task(preamble: str) -> Task:
+    return Task(id="t", prompt="p", entry_point="f", preamble=preamble)
+
+
+def test_assemble_full_function_after_preamble() -> None:
+    preamble = 'import math\n\ndef f(x):\n    """Add one."""\n'
+    program = assemble_program(_task(preamble), F1)
+    namespace: dict[str, object] = {}
+    exec(program, namespace)
+    assert namespace["f"](1) == 2  # type: ignore[operator]
+
+
+def test_assemble_body_only_completion() -> None:
+    preamble = 'def f(x):\n    """Add one."""\n'
+    program = assemble_program(_task(preamble), "    return x + 1\n")
+    namespace: dict[str, object] = {}
+    exec(program, namespace)
+    assert namespace["f"](1) == 2  # type: ignore[operator]
+
+
+def test_assemble_without_preamble_is_the_code() -> None:
+    assert assemble_program(_task(""), F1) == F1

@@ -133,7 +133,7 @@ class OpenAIModel(ChatModel):
             raise ModelCallFailed(
                 f"model server at {self._where()} answered HTTP {exc.status_code}"
             ) from None
-        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # the boundary: whatever the client raised, the run sees ours
             raise ModelCallFailed(
                 f"bad response from model server at {self._where()}: {type(exc).__name__}"
             ) from None

@@ -52,7 +52,7 @@ class TrajectoryStore(ABC):
 
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id (a unique prefix is accepted); raises RunNotFound."""
+        """The run with this id (or a unique prefix of 6+ characters); raises RunNotFound."""
 
     @abstractmethod
     async def get_steps(self, run_id: str) -> list[Step]:

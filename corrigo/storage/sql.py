@@ -197,7 +197,10 @@ class SQLStore(TrajectoryStore):
                 exact = conn.execute(sa.select(runs.c.record).where(runs.c.id == run_id)).all()
                 if exact:
                     return list(exact)
-                like = run_id.replace("%", "").replace("_", r"\_") + "%"
+                if len(run_id) < 6:
+                    return []
+                escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                like = escaped + "%"
                 return list(
                     conn.execute(
                         sa.select(runs.c.record).where(runs.c.id.like(like, escape="\\")).limit(2)

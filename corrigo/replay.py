@@ -137,7 +137,7 @@ async def replay_run(stored: StoredRun, *, reverify: bool = False) -> ReplayRepo
     async with SQLStore("sqlite://") as scratch, sandbox:
         await execute(
             spec,
-            roles=models,  # type: ignore[arg-type]
+            roles=models,
             sandbox=sandbox,
             store=scratch,
             run_id=record.id,

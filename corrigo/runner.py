@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corrigo.config import Settings
-from corrigo.errors import SandboxError, StoreError
+from corrigo.errors import RunNotFound, SandboxError, StoreError
 from corrigo.graphs.refine import recursion_limit
 from corrigo.graphs.registry import get_strategy
 from corrigo.graphs.state import LoopState, initial_state
@@ -192,12 +192,19 @@ class StoredRun:
 async def load_run(
     run_id: str, *, store: str | TrajectoryStore | None = None, settings: Settings | None = None
 ) -> StoredRun:
-    """A stored run and its steps; raises RunNotFound / StoreUnavailable."""
+    """A stored run and its steps (``"last"``: the newest run); raises RunNotFound."""
     settings = settings or Settings.from_env()
-    if isinstance(store, TrajectoryStore):
-        record = await store.get_run(run_id)
-        return StoredRun(record, await store.get_steps(record.id))
-    async with open_store(store or settings.resolved_store_url) as opened:
+    async with AsyncExitStack() as stack:
+        if isinstance(store, TrajectoryStore):
+            opened = store
+        else:
+            url = store or settings.resolved_store_url
+            opened = await stack.enter_async_context(open_store(url))
+        if run_id == "last":
+            newest = await opened.list_runs(limit=1)
+            if not newest:
+                raise RunNotFound("no runs in the store yet")
+            run_id = newest[0].id
         record = await opened.get_run(run_id)
         return StoredRun(record, await opened.get_steps(record.id))
 

@@ -29,13 +29,17 @@ def _is_loopback(address: object) -> bool:
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"test guard: connection to {address!r} refused (not loopback)")
+        raise ConnectionRefusedError(
+            f"test guard: connection to {address!r} refused (not loopback)"
+        )
     _real_connect(self, address)  # type: ignore[arg-type]
 
 
 def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"test guard: connection to {address!r} refused (not loopback)")
+        raise ConnectionRefusedError(
+            f"test guard: connection to {address!r} refused (not loopback)"
+        )
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
 
 

@@ -12,7 +12,9 @@ from typing import Any
 import yaml
 
 
-def corrigo(*args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def corrigo(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``corrigo`` command line in a subprocess."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CORRIGO_"))}
     full_env.update({"CORRIGO_HOME": str(home), "COLUMNS": "200"})
@@ -28,7 +30,9 @@ def corrigo(*args: str, home: Path, env: dict[str, str] | None = None, timeout: 
 
 
 def write_script(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False) if path.suffix != ".json" else json.dumps(data))
+    path.write_text(
+        yaml.safe_dump(data, sort_keys=False) if path.suffix != ".json" else json.dumps(data)
+    )
     return path
 
 

@@ -37,7 +37,12 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.endswith("/models"):
-                self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode())
+                self._send(
+                    200,
+                    json.dumps(
+                        {"object": "list", "data": [{"id": "fake", "object": "model"}]}
+                    ).encode(),
+                )
             else:
                 self._send(404, b"{}")
 
@@ -59,7 +64,11 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 "created": 0,
                 "model": body.get("model", "fake"),
                 "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
                 ],
                 "usage": {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133},
             }

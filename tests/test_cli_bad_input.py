@@ -44,7 +44,13 @@ def test_malformed_jsonl(tmp_path: Path, script: Path) -> None:
 def test_unknown_strategy(tmp_path: Path, script: Path) -> None:
     home = tmp_path / "home"
     done = corrigo(
-        "run", "humaneval[:1]", "--strategy", "telepathy", "--model", f"scripted:{script}", home=home
+        "run",
+        "humaneval[:1]",
+        "--strategy",
+        "telepathy",
+        "--model",
+        f"scripted:{script}",
+        home=home,
     )
     _assert_clean_failure(done, home, "unknown strategy 'telepathy' (known: refine)")
 
@@ -72,8 +78,13 @@ def test_missing_script_file(tmp_path: Path) -> None:
 def test_unreachable_model_url(tmp_path: Path) -> None:
     home = tmp_path / "home"
     done = corrigo(
-        "run", "humaneval[:1]", "--model", "openai:some-model",
-        "--base-url", "http://user:hunter2@127.0.0.1:9/v1", home=home,
+        "run",
+        "humaneval[:1]",
+        "--model",
+        "openai:some-model",
+        "--base-url",
+        "http://user:hunter2@127.0.0.1:9/v1",
+        home=home,
     )
     _assert_clean_failure(done, home, "cannot reach model server at http://127.0.0.1:9/v1")
     assert "hunter2" not in done.stderr
@@ -88,7 +99,10 @@ def test_no_model_configured(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "needle"),
     [
-        ("postgresql://corrigo:s3cret@127.0.0.1:1/corrigo", "cannot open store postgresql://corrigo:***@127.0.0.1:1/corrigo"),
+        (
+            "postgresql://corrigo:s3cret@127.0.0.1:1/corrigo",
+            "cannot open store postgresql://corrigo:***@127.0.0.1:1/corrigo",
+        ),
         ("mongodb://127.0.0.1/x", "unknown URL scheme 'mongodb'"),
         ("sqlite:///{tmp}/a-file/corrigo.db", "cannot open store sqlite:///"),
     ],
@@ -97,7 +111,9 @@ def test_store_that_cannot_be_opened(tmp_path: Path, script: Path, url: str, nee
     home = tmp_path / "home"
     (tmp_path / "a-file").write_text("not a directory")
     url = url.format(tmp=tmp_path)
-    done = corrigo("run", "humaneval[:1]", "--model", f"scripted:{script}", "--store", url, home=home)
+    done = corrigo(
+        "run", "humaneval[:1]", "--model", f"scripted:{script}", "--store", url, home=home
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[0].startswith("error: ")
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

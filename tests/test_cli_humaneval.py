@@ -8,7 +8,7 @@ from pathlib import Path
 from corrigo.tasks.humaneval import problem
 from tests.helpers import corrigo, fenced, write_script
 
-BREAK = '''
+BREAK = """
 
 def _corrupt(value):
     if isinstance(value, bool):
@@ -31,7 +31,7 @@ _original = {entry}
 
 def {entry}(*args, **kwargs):
     return _corrupt(_original(*args, **kwargs))
-'''
+"""
 
 
 def _script(path: Path, broken: bool) -> Path:
@@ -48,7 +48,13 @@ def _script(path: Path, broken: bool) -> Path:
 def _run_all(tmp_path: Path, broken: bool) -> list[dict]:
     script = _script(tmp_path / ("broken.json" if broken else "canonical.json"), broken)
     done = corrigo(
-        "run", "humaneval", "--model", f"scripted:{script}", "--max-rounds", "1", "--json",
+        "run",
+        "humaneval",
+        "--model",
+        f"scripted:{script}",
+        "--max-rounds",
+        "1",
+        "--json",
         home=tmp_path / "home",
     )
     assert done.returncode == 0, done.stderr
@@ -75,9 +81,7 @@ def test_broken_variants_pass_none(tmp_path: Path) -> None:
 
 def test_table_and_totals_line(tmp_path: Path) -> None:
     script = _script(tmp_path / "canonical.json", broken=False)
-    done = corrigo(
-        "run", "humaneval[:3]", "--model", f"scripted:{script}", home=tmp_path / "home"
-    )
+    done = corrigo("run", "humaneval[:3]", "--model", f"scripted:{script}", home=tmp_path / "home")
     assert done.returncode == 0, done.stderr
     for header in ("first round", "final visible", "hidden", "rounds", "model calls", "tokens"):
         assert header in done.stdout

@@ -13,7 +13,9 @@ from tests.test_story import CRITIQUE, story_script
 def _story_run(tmp_path: Path) -> tuple[Path, str]:
     home = tmp_path / "home"
     script = story_script(tmp_path)
-    done = corrigo("run", "humaneval:HumanEval/12", "--model", f"scripted:{script}", "--json", home=home)
+    done = corrigo(
+        "run", "humaneval:HumanEval/12", "--model", f"scripted:{script}", "--json", home=home
+    )
     assert done.returncode == 0, done.stderr
     [outcome] = json.loads(done.stdout)
     assert outcome["rounds"] == 2
@@ -61,7 +63,9 @@ def test_replay_reports_a_tampered_run(tmp_path: Path) -> None:
     db = sqlite3.connect(home / "corrigo.db")
     (record,) = db.execute("select record from corrigo_runs where id = ?", (run_id,)).fetchone()
     data = json.loads(record)
-    data["spec"]["task"]["prompt"] = data["spec"]["task"]["prompt"].replace("longest", "longest!", 1)
+    data["spec"]["task"]["prompt"] = data["spec"]["task"]["prompt"].replace(
+        "longest", "longest!", 1
+    )
     db.execute("update corrigo_runs set record = ? where id = ?", (json.dumps(data), run_id))
     db.commit()
     db.close()

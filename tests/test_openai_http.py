@@ -53,11 +53,15 @@ async def test_story_over_http_records_usage_and_keeps_the_key_out(tmp_path: Pat
         ("empty_choices", "bad response from model server"),
     ],
 )
-async def test_model_faults_stop_the_run_with_error(tmp_path: Path, fault: str, message: str) -> None:
+async def test_model_faults_stop_the_run_with_error(
+    tmp_path: Path, fault: str, message: str
+) -> None:
     state = ServerState(fault=fault)
     with model_server(state) as url:
         settings = _settings(tmp_path, url)
-        [outcome] = await corrigo.run("humaneval:HumanEval/12", model="openai:fake", settings=settings)
+        [outcome] = await corrigo.run(
+            "humaneval:HumanEval/12", model="openai:fake", settings=settings
+        )
     assert outcome.stop_reason == "error"
     assert outcome.error is not None and message in outcome.error
     assert "\n" not in outcome.error

@@ -17,7 +17,9 @@ def _cases() -> list[object]:
         for check in CHECKS:
             gap = KNOWN_GAPS.get(backend, {}).get(check.__name__)
             marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
-            cases.append(pytest.param(backend, check, id=f"{backend}-{check.__name__}", marks=marks))
+            cases.append(
+                pytest.param(backend, check, id=f"{backend}-{check.__name__}", marks=marks)
+            )
     return cases
 
 

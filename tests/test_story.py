@@ -129,7 +129,9 @@ async def test_best_candidate_kept_when_refiner_makes_it_worse(
     assert "no Python code" in verdict_after.verdict.feedback
 
 
-async def test_repeated_candidate_stops_with_no_progress(tmp_path: Path, settings: Settings) -> None:
+async def test_repeated_candidate_stops_with_no_progress(
+    tmp_path: Path, settings: Settings
+) -> None:
     script = write_script(
         tmp_path / "same.yaml",
         {

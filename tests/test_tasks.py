@@ -19,7 +19,9 @@ from corrigo.tasks.humaneval import problem
 def test_humaneval_selectors() -> None:
     assert len(load_tasks("humaneval")) == 164
     assert [t.id for t in load_tasks("humaneval[:3]")] == [f"HumanEval/{i}" for i in range(3)]
-    assert [t.id for t in load_tasks("humaneval[160:]")] == [f"HumanEval/{i}" for i in range(160, 164)]
+    assert [t.id for t in load_tasks("humaneval[160:]")] == [
+        f"HumanEval/{i}" for i in range(160, 164)
+    ]
     assert [t.id for t in load_tasks("humaneval:HumanEval/12")] == ["HumanEval/12"]
     assert [t.id for t in load_tasks("humaneval:HumanEval/5,HumanEval/1")] == [
         "HumanEval/5",
@@ -109,7 +111,10 @@ def test_jsonl_tasks(tmp_path: Path) -> None:
         ("{not json", r"t.jsonl:2: not valid JSON"),
         ('{"id": "x", "prompt": "p"}', r"t.jsonl:2: missing or empty string field 'entry_point'"),
         ('{"id": "x", "prompt": "p", "entry_point": "f", "colour": 1}', r"unknown field"),
-        ('{"id": "x", "prompt": "p", "entry_point": "f", "visible_tests": [3]}', r"visible_tests\[0\]"),
+        (
+            '{"id": "x", "prompt": "p", "entry_point": "f", "visible_tests": [3]}',
+            r"visible_tests\[0\]",
+        ),
         ('["a list"]', r"t.jsonl:2: expected a JSON object"),
         ('{"id": "ok", "prompt": "p", "entry_point": "f"}', r"t.jsonl:2: duplicate task id 'ok'"),
     ],

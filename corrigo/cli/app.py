@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from corrigo.config import Settings
+
 app = typer.Typer(
     name="corrigo",
     help="Self-correcting LLM workflows: draft, test, critique, revise, record, replay.",
@@ -31,10 +33,8 @@ StoreOption = typer.Option(
 HomeOption = typer.Option(None, "--home", help="Data directory (default: CORRIGO_HOME).")
 
 
-def settings_for(store: str | None = None, home: Path | None = None, **more: object):  # type: ignore[no-untyped-def]
+def settings_for(store: str | None = None, home: Path | None = None, **more: object) -> Settings:
     """Settings from the environment, with the command line's overrides."""
-    from corrigo.config import Settings
-
     return Settings.from_env().with_overrides(store_url=store, home=home, **more)
 
 

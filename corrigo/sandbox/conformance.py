@@ -121,7 +121,9 @@ async def check_secret_not_in_environment(box: Sandbox) -> None:
 
 async def check_fresh_working_directory(box: Sandbox) -> None:
     first = await box.run_tests(
-        "open('left-behind.txt', 'w').write('x')\n", _tests("import os\nassert os.listdir('.') != []"), FAST
+        "open('left-behind.txt', 'w').write('x')\n",
+        _tests("import os\nassert os.listdir('.') != []"),
+        FAST,
     )
     assert first.status == "passed", first.tests[0].message
     second = await box.run_tests(

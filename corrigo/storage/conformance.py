@@ -23,8 +23,14 @@ def _spec(task_id: str = "t/1", batch: str | None = None) -> RunSpec:
 
 def _step(run_id: str, seq: int, output: str = "hello") -> Step:
     return Step(
-        run_id=run_id, seq=seq, round=1, role="solver", node="solve", kind="model",
-        output=output, usage=Usage(tokens_in=3, tokens_out=4, latency_ms=1.5),
+        run_id=run_id,
+        seq=seq,
+        round=1,
+        role="solver",
+        node="solve",
+        kind="model",
+        output=output,
+        usage=Usage(tokens_in=3, tokens_out=4, latency_ms=1.5),
     )
 
 

@@ -280,7 +280,7 @@ class SQLStore(TrajectoryStore):
 
 def _decode(cls: type[T], text: str) -> T:
     try:
-        return cls.model_validate_json(text)  # type: ignore[attr-defined, no-any-return]
+        return cls.model_validate_json(text)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise StoreError(
             f"stored {cls.__name__} cannot be decoded: {exc.errors()[0]['msg']}"

@@ -204,8 +204,8 @@ def examples_to_tests(prompt: str, entry_point: str) -> list[TestCase]:
         or _informal_examples(prompt, entry_point)
         or _for_form_examples(prompt, entry_point)
     )
-    tests = []
-    seen = set()
+    tests: list[TestCase] = []
+    seen: set[tuple[str, str]] = set()
     for call, expected in pairs:
         if (call, expected) in seen:
             continue

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install and start what the test suite needs on this machine. Idempotent.
+# Today: build tools for llama-cpp-python. Redis, PostgreSQL and the Docker engine are
+# added here by the issues whose backends use them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
+if [ ${#need[@]} -gt 0 ]; then
+    scripts/apt-install.sh "${need[@]}"
+fi

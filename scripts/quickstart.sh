@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 tasks="${1:-humaneval[:5]}"
 scripts/install.sh local
 .venv/bin/corrigo models pull qwen2.5-coder-1.5b
-.venv/bin/corrigo run "$tasks" --strategy refine --max-rounds 3
+.venv/bin/corrigo run "$tasks" --strategy refine --max-rounds 3 --concurrency 1
 .venv/bin/corrigo show last

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     except CorrigoError as exc:
         console_err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        console_err.print("interrupted: unfinished runs were stored as cancelled")
+        sys.exit(130)
 
 
 __all__ = ["app", "main"]

@@ -59,7 +59,13 @@ class ReplaySandbox(Sandbox):
         return None
 
     async def run_tests(
-        self, program: str, tests: Sequence[TestCase], limits: Limits
+        self,
+        program: str,
+        tests: Sequence[TestCase],
+        limits: Limits,
+        *,
+        preamble: str = "",
+        entry_point: str = "",
     ) -> ExecResult:
         if not self._queue:
             raise SandboxError("the recorded run has no further execution result")

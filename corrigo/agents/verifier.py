@@ -61,7 +61,13 @@ async def verify(
         return Verdict(passed=False, score=0.0, feedback="" if hidden else NO_CODE_FEEDBACK)
     if not tests:
         return Verdict(passed=False, score=0.0, feedback="")
-    result = await sandbox.run_tests(assemble_program(task, candidate.code), tests, limits)
+    result = await sandbox.run_tests(
+        assemble_program(task, candidate.code),
+        tests,
+        limits,
+        preamble=task.preamble,
+        entry_point=task.entry_point,
+    )
     score = result.passed_count / len(tests)
     passed = result.status == "passed" and result.passed_count == len(tests)
     return Verdict(

@@ -44,9 +44,19 @@ class Sandbox(ABC):
 
     @abstractmethod
     async def run_tests(
-        self, program: str, tests: Sequence[TestCase], limits: Limits
+        self,
+        program: str,
+        tests: Sequence[TestCase],
+        limits: Limits,
+        *,
+        preamble: str = "",
+        entry_point: str = "",
     ) -> ExecResult:
-        """Load ``program`` once, then run each test; one ``TestResult`` per test."""
+        """Run each test against ``program``; one ``TestResult`` per test.
+
+        ``preamble`` is trusted task code (helpers the tests may call); ``entry_point``
+        is the function under test, which the candidate's program must define.
+        """
 
     @abstractmethod
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
@@ -56,6 +66,7 @@ class Sandbox(ABC):
 # name -> "module:Class"; imported only when asked for, so optional backends cost nothing.
 BACKENDS: dict[str, str] = {
     "process": "corrigo.sandbox.process:ProcessSandbox",
+    "bwrap": "corrigo.sandbox.process:BwrapSandbox",
 }
 
 _INSTALL_HINTS: dict[str, str] = {

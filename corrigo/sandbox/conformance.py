@@ -1,27 +1,50 @@
 """Checks every Sandbox backend must pass; ``tests/`` runs them per backend.
 
-Each check takes a started sandbox and asserts the safe outcome. A backend that cannot
-contain a case lists it in ``KNOWN_GAPS`` with the reason, and the suite marks that
-case as an expected failure (the README's sandbox section repeats the list).
+Each check takes a started sandbox and asserts the safe outcome: hostile candidate code
+is contained and can never make a test pass that it should fail. A backend that cannot
+contain a case says so through :func:`known_gaps` (with the reason), and the suite marks
+that case as an expected failure; the README's sandbox section lists them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import secrets
+import socket
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from corrigo.records import Limits, TestCase
+from corrigo.records import ExecResult, Limits, TestCase
 from corrigo.sandbox.base import Sandbox
 
 Check = Callable[[Sandbox], Awaitable[None]]
 
-FAST = Limits(wall_seconds=3.0, cpu_seconds=2.0, memory_mb=512)
+FAST = Limits(wall_seconds=5.0, cpu_seconds=3.0, memory_mb=512)
 ADD = "def add(a, b):\n    return a + b\n"
+WRONG_ADD = "def add(a, b):\n    return a - b\n"
+CHECK_ADD = "assert add(2, 2) == 4"
 
 
 def _tests(*codes: str) -> list[TestCase]:
     return [TestCase(name=f"t{i}", code=code) for i, code in enumerate(codes)]
+
+
+async def _must_fail(box: Sandbox, program: str, test: str = CHECK_ADD) -> ExecResult:
+    result = await box.run_tests(program, _tests(test), FAST)
+    assert result.status != "passed", f"forged pass: {result.tests[0]}"
+    assert not result.tests[0].passed, result.tests[0]
+    return result
+
+
+async def _still_works(box: Sandbox) -> None:
+    result = await box.run_tests(ADD, _tests(CHECK_ADD), FAST)
+    assert result.status == "passed", f"sandbox unusable after a hostile run: {result}"
+
+
+# ------------------------------------------------------------------ correctness
 
 
 async def check_per_test_results(box: Sandbox) -> None:
@@ -36,9 +59,19 @@ async def check_per_test_results(box: Sandbox) -> None:
     assert result.tests[2].message.startswith("TypeError")
 
 
-async def check_all_pass(box: Sandbox) -> None:
-    result = await box.run_tests(ADD, _tests("assert add(2, 2) == 4"), FAST)
-    assert result.status == "passed" and result.tests[0].passed
+async def check_all_pass_and_data_types(box: Sandbox) -> None:
+    program = (
+        "LIMIT = 3\n"
+        "def f(x):\n    return {'t': (x, 1.5), 's': {1, 2}, 'b': b'ok', 'n': None, 'l': [True]}\n"
+        "def boom(x):\n    raise ValueError(f'bad {x}')\n"
+    )
+    checks = (
+        "assert f(2) == {'t': (2, 1.5), 's': {1, 2}, 'b': b'ok', 'n': None, 'l': [True]}",
+        "assert LIMIT == 3",
+        "try:\n    boom(1)\nexcept ValueError as e:\n    assert str(e) == 'bad 1'\nelse:\n    raise AssertionError('no error')",
+    )
+    result = await box.run_tests(program, _tests(*checks), FAST)
+    assert result.status == "passed", result.tests
 
 
 async def check_syntax_error_fails_every_test(box: Sandbox) -> None:
@@ -47,10 +80,22 @@ async def check_syntax_error_fails_every_test(box: Sandbox) -> None:
     assert all(not t.passed and "SyntaxError" in t.message for t in result.tests)
 
 
+async def check_exec_with_stdin(box: Sandbox) -> None:
+    result = await box.exec("import sys\nprint(sys.stdin.read().upper())\n", "hello", FAST)
+    assert result.status == "passed" and result.stdout.strip() == "HELLO"
+    failing = await box.exec("raise ValueError('boom')\n", "", FAST)
+    assert failing.status == "failed" and "ValueError: boom" in failing.stderr
+
+
+# ------------------------------------------------------------------ resources
+
+
 async def check_cpu_loop_times_out(box: Sandbox) -> None:
     started = time.perf_counter()
-    result = await box.run_tests("while True:\n    pass\n", _tests("pass"), FAST)
-    assert result.status == "timeout"
+    result = await box.run_tests(
+        "def add(a, b):\n    while True:\n        pass\n", _tests(CHECK_ADD), FAST
+    )
+    assert result.status == "timeout", result
     assert not result.tests[0].passed
     assert time.perf_counter() - started < FAST.wall_seconds + 5
 
@@ -69,9 +114,28 @@ async def check_sigterm_ignored(box: Sandbox) -> None:
 
 
 async def check_memory_bomb(box: Sandbox) -> None:
-    result = await box.run_tests("x = bytearray(8 * 1024 ** 3)\n", _tests("pass"), FAST)
+    result = await _must_fail(box, "x = bytearray(8 * 1024 ** 3)\n" + ADD)
     assert result.status in ("resource_exceeded", "error", "failed")
-    assert result.status != "passed" and not result.tests[0].passed
+
+
+def _process_count() -> int:
+    return sum(1 for p in os.listdir("/proc") if p.isdigit())
+
+
+async def check_fork_bomb(box: Sandbox) -> None:
+    before = _process_count()
+    program = (
+        "import os, time\n"
+        "def add(a, b):\n"
+        "    for _ in range(10):\n"  # at most 1024 processes if nothing stops it
+        "        try:\n            os.fork()\n        except OSError:\n            pass\n"
+        "    time.sleep(2)\n"
+        "    return a + b\n"
+    )
+    await _must_fail(box, program, "assert add(2, 2) == 5")
+    await asyncio.sleep(0.5)
+    assert _process_count() - before < 20, "processes survived the run"
+    await _still_works(box)
 
 
 async def check_output_flood_is_capped(box: Sandbox) -> None:
@@ -82,79 +146,379 @@ async def check_output_flood_is_capped(box: Sandbox) -> None:
     assert len(result.stdout.encode()) <= limits.output_bytes
 
 
-async def check_sys_exit_zero_is_failure(box: Sandbox) -> None:
-    for program in ("import sys\nsys.exit(0)\n", ADD):
-        test = "import sys\nsys.exit(0)\n" if program == ADD else "pass"
-        result = await box.run_tests(program, _tests(test), FAST)
-        assert result.status != "passed" and not result.tests[0].passed, program
-
-
-async def check_os_exit_zero_is_failure(box: Sandbox) -> None:
-    result = await box.run_tests(ADD, _tests("import os\nos._exit(0)"), FAST)
-    assert result.status != "passed" and not result.tests[0].passed
-
-
-async def check_printed_fake_result_is_ignored(box: Sandbox) -> None:
+async def check_disk_fill(box: Sandbox) -> None:
     program = (
-        "import json, sys\n"
-        "print(json.dumps({'test': 0, 'passed': True, 'nonce': 'x'}))\n"
-        "print('ALL TESTS PASSED')\n"
-        "def add(a, b):\n    return 0\n"
+        "def fill():\n"
+        "    written = 0\n"
+        "    for i in range(64):\n"  # up to 64 files of up to 16 MiB each
+        "        try:\n"
+        "            with open(f'fill-{i}', 'wb') as fh:\n"
+        "                for _ in range(16):\n"
+        "                    fh.write(b'x' * 1024 * 1024)\n"
+        "                    written += 1024 * 1024\n"
+        "        except OSError:\n"
+        "            break\n"
+        "    return written\n"
     )
-    result = await box.run_tests(program, _tests("assert add(1, 2) == 3"), FAST)
-    assert result.status == "failed" and not result.tests[0].passed
+    limits = Limits(wall_seconds=20.0, file_size_mb=4)
+    result = await box.run_tests(program, _tests("assert fill() < 300 * 1024 * 1024"), limits)
+    assert result.status == "passed", result.tests[0].message
 
 
-async def check_secret_not_in_environment(box: Sandbox) -> None:
-    os.environ["CORRIGO_CONFORMANCE_SECRET"] = "sk-conformance-secret"
+# ------------------------------------------------------------------ host effects
+
+
+async def check_no_writes_outside_workdir(box: Sandbox) -> None:
+    tag = secrets.token_hex(6)
+    targets = [
+        f"/tmp/corrigo-escape-{tag}",
+        f"/var/tmp/corrigo-escape-{tag}",
+        f"/dev/shm/corrigo-escape-{tag}",
+        f"/root/corrigo-escape-{tag}",
+        f"/etc/corrigo-escape-{tag}",
+        f"/usr/corrigo-escape-{tag}",
+        f"../corrigo-escape-{tag}",
+    ]
+    program = (
+        "def escape(paths):\n"
+        "    done = []\n"
+        "    for p in paths:\n"
+        "        try:\n"
+        "            with open(p, 'w') as fh:\n"
+        "                fh.write('x')\n"
+        "            done.append(p)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return done\n"
+    )
+    await box.run_tests(program, _tests(f"escape({targets!r})"), FAST)
+    leaked = [p for p in targets if not p.startswith("..") and os.path.exists(p)]
+    for path in leaked:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    assert leaked == [], f"candidate wrote {leaked}"
+    result = await box.run_tests(program, _tests(f"assert escape({targets[:-1]!r}) == []"), FAST)
+    assert result.status == "passed", result.tests[0].message
+
+
+async def check_secret_not_visible(box: Sandbox) -> None:
+    secret = "sk-conformance-" + secrets.token_hex(8)
+    os.environ["CORRIGO_CONFORMANCE_SECRET"] = secret
+    program = (
+        "import os\n"
+        "def snoop():\n"
+        "    found = [repr(dict(os.environ))]\n"
+        "    for pid in os.listdir('/proc'):\n"
+        "        if pid.isdigit():\n"
+        "            try:\n"
+        "                with open(f'/proc/{pid}/environ', 'rb') as fh:\n"
+        "                    found.append(fh.read().decode('latin-1'))\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return '\\n'.join(found)\n"
+    )
     try:
         result = await box.run_tests(
-            "import os\nseen = repr(dict(os.environ))\n",
-            _tests("assert 'sk-conformance-secret' not in seen, seen"),
+            program,
+            _tests(f"seen = snoop()\nassert {secret!r} not in seen, 'secret visible'"),
             FAST,
         )
     finally:
         del os.environ["CORRIGO_CONFORMANCE_SECRET"]
     assert result.status == "passed", result.tests[0].message
-    assert "sk-conformance-secret" not in result.stdout + result.stderr
+    assert secret not in result.model_dump_json()
 
 
-async def check_fresh_working_directory(box: Sandbox) -> None:
-    first = await box.run_tests(
-        "open('left-behind.txt', 'w').write('x')\n",
-        _tests("import os\nassert os.listdir('.') != []"),
-        FAST,
+async def check_no_loopback_connections(box: Sandbox) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    program = (
+        "import socket\n"
+        "def reach(port):\n"
+        "    try:\n"
+        "        socket.create_connection(('127.0.0.1', port), timeout=1).close()\n"
+        "        return True\n"
+        "    except OSError:\n"
+        "        return False\n"
     )
-    assert first.status == "passed", first.tests[0].message
-    second = await box.run_tests(
-        "import os\n", _tests("assert not os.path.exists('left-behind.txt')"), FAST
+    try:
+        result = await box.run_tests(program, _tests(f"assert reach({port}) is False"), FAST)
+        accepted = False
+        with contextlib.suppress(BlockingIOError):
+            listener.accept()[0].close()
+            accepted = True
+    finally:
+        listener.close()
+    assert not accepted, "candidate connected to a loopback service"
+    assert result.status == "passed", result.tests[0].message
+
+
+async def check_no_outside_network(box: Sandbox) -> None:
+    # Asserted without sending a packet: no interface but loopback, no route anywhere.
+    program = (
+        "import socket\n"
+        "def net():\n"
+        "    names = [n for _, n in socket.if_nameindex() if n != 'lo']\n"
+        "    try:\n"
+        "        with open('/proc/net/route') as fh:\n"
+        "            routes = fh.read().splitlines()[1:]\n"
+        "    except OSError:\n"
+        "        routes = []\n"
+        "    return names, len(routes)\n"
     )
-    assert second.status == "passed", second.tests[0].message
+    result = await box.run_tests(program, _tests("assert net() == ([], 0), net()"), FAST)
+    assert result.status == "passed", result.tests[0].message
 
 
-async def check_exec_with_stdin(box: Sandbox) -> None:
-    result = await box.exec("import sys\nprint(sys.stdin.read().upper())\n", "hello", FAST)
-    assert result.status == "passed" and result.stdout.strip() == "HELLO"
-    failing = await box.exec("raise ValueError('boom')\n", "", FAST)
-    assert failing.status == "failed"
+async def check_no_docker_or_host_sockets(box: Sandbox) -> None:
+    folder = tempfile.mkdtemp(prefix="corrigo-conf-")
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "open.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o666)
+    server.listen(4)
+    targets = [path, "/var/run/docker.sock", "/run/docker.sock"]
+    program = (
+        "import socket\n"
+        "def reach(paths):\n"
+        "    ok = []\n"
+        "    for p in paths:\n"
+        "        s = socket.socket(socket.AF_UNIX)\n"
+        "        try:\n"
+        "            s.connect(p)\n"
+        "            ok.append(p)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "        finally:\n"
+        "            s.close()\n"
+        "    return ok\n"
+    )
+    try:
+        result = await box.run_tests(
+            program, _tests(f"assert reach({targets!r}) == [], reach({targets!r})"), FAST
+        )
+    finally:
+        server.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            os.rmdir(folder)
+    assert result.status == "passed", result.tests[0].message
+
+
+def _comm_holders(name: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as fh:
+                if fh.read().strip() == name:
+                    found.append(pid)
+    return found
+
+
+async def check_daemon_does_not_survive(box: Sandbox) -> None:
+    name = "cg" + secrets.token_hex(5)
+    program = (
+        "import os, time\n"
+        "def add(a, b):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        f"            open('/proc/self/comm', 'w').write({name!r})\n"
+        "            time.sleep(60)\n"
+        "        os._exit(0)\n"
+        "    time.sleep(0.3)\n"
+        "    return a + b\n"
+    )
+    await box.run_tests(program, _tests(CHECK_ADD), FAST)
+    await asyncio.sleep(0.3)
+    survivors = _comm_holders(name)
+    for pid in survivors:
+        with contextlib.suppress(OSError):
+            os.kill(int(pid), 9)
+    assert survivors == [], "a setsid daemon outlived the run"
+
+
+async def check_killing_the_parent(box: Sandbox) -> None:
+    program = (
+        "import os, signal\n"
+        "def add(a, b):\n"
+        "    for target in (os.getppid(), -1):\n"
+        "        try:\n"
+        "            os.kill(target, signal.SIGKILL)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return a + b\n"
+    )
+    await _must_fail(box, program, "assert add(2, 2) == 5")
+    await _still_works(box)
+
+
+async def check_fresh_state_between_runs(box: Sandbox) -> None:
+    places = ["left-behind.txt", "/tmp/corrigo-left-behind", "/dev/shm/corrigo-left-behind"]
+    program = (
+        "import os\n"
+        "def leave(paths):\n"
+        "    for p in paths:\n"
+        "        try:\n"
+        "            open(p, 'w').write('x')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "def seen(paths):\n"
+        "    return [p for p in paths if os.path.exists(p)]\n"
+    )
+    await box.run_tests(program, _tests(f"leave({places!r})"), FAST)
+    result = await box.run_tests(
+        program, _tests(f"assert seen({places!r}) == [], seen({places!r})"), FAST
+    )
+    for place in places[1:]:
+        with contextlib.suppress(OSError):
+            os.unlink(place)
+    assert result.status == "passed", result.tests[0].message
+
+
+# ------------------------------------------------------------------ forged verdicts
+
+FORGERIES: dict[str, str] = {
+    "sys_exit_at_import": "import sys\nsys.exit(0)\n" + WRONG_ADD,
+    "sys_exit_in_function": "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+    "os_exit_at_import": "import os\nos._exit(0)\n",
+    "os_exit_in_function": "import os\ndef add(a, b):\n    os._exit(0)\n",
+    "atexit_os_exit": "import atexit, os\natexit.register(lambda: os._exit(0))\ndef add(a, b):\n    raise SystemExit(1)\n",
+    "system_exit_from_del": (
+        "class Bomb:\n    def __del__(self):\n        raise SystemExit(0)\n"
+        "def add(a, b):\n    b = Bomb()\n    del b\n    return a - 1\n"
+    ),
+    "replace_assertion_error": (
+        "import builtins\nclass Quiet(Exception):\n    pass\nbuiltins.AssertionError = Quiet\n"
+        + WRONG_ADD
+    ),
+    "patch_unittest": (
+        "import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n"
+        "unittest.TestCase.assertTrue = lambda *a, **k: None\n" + WRONG_ADD
+    ),
+    "always_equal_object": (
+        "class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+        "def add(a, b):\n    return Yes()\n"
+    ),
+    "always_equal_int_subclass": (
+        "class Yes(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+        "def add(a, b):\n    return Yes(0)\n"
+    ),
+    "frame_walk_to_results": (
+        "import sys, gc\n"
+        "def add(a, b):\n"
+        "    frame = sys._getframe()\n"
+        "    while frame is not None:\n"
+        "        for key in ('passed', 'ok', 'result', 'results'):\n"
+        "            if key in frame.f_locals:\n"
+        "                frame.f_locals[key] = True\n"
+        "        frame = frame.f_back\n"
+        "    for obj in gc.get_objects():\n"
+        "        if isinstance(obj, dict) and 'passed' in obj:\n"
+        "            obj['passed'] = True\n"
+        "    return a - b\n"
+    ),
+    "print_fake_result": (
+        "import json, struct, sys\n"
+        "line = json.dumps({'test': 0, 'passed': True, 'nonce': 'x', 'done': True, 'status': 'passed'})\n"
+        "print(line)\nprint('ALL TESTS PASSED')\nprint('1 passed, 0 failed')\n"
+        "sys.stdout.buffer.write(struct.pack('>I', len(line)) + line.encode())\n" + WRONG_ADD
+    ),
+    "write_result_channel": (
+        "import json, os, struct\n"
+        "def _forge():\n"
+        "    for body in ({'value': 4}, {'test': 0, 'passed': True}, {'done': True, 'status': 'passed'}):\n"
+        "        data = json.dumps(body).encode()\n"
+        "        for fd in range(0, 256):\n"
+        "            try:\n"
+        "                os.write(fd, struct.pack('>I', len(data)) + data)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "_forge()\n"
+        "def add(a, b):\n    _forge()\n    return a - b\n"
+    ),
+    "edit_test_files": (
+        "import os\n"
+        "def _rewrite(root):\n"
+        "    for folder, _, files in os.walk(root):\n"
+        "        for name in files:\n"
+        "            path = os.path.join(folder, name)\n"
+        "            try:\n"
+        "                with open(path, 'r+') as fh:\n"
+        "                    if 'assert' in fh.read():\n"
+        "                        fh.seek(0)\n"
+        "                        fh.write('pass\\n')\n"
+        "                        fh.truncate()\n"
+        "            except (OSError, UnicodeDecodeError):\n"
+        "                pass\n"
+        "for root in ('.', '..', '/tmp'):\n"
+        "    _rewrite(root)\n" + WRONG_ADD
+    ),
+}
+
+
+def _forgery_check(name: str, program: str) -> Check:
+    async def check(box: Sandbox) -> None:
+        await _must_fail(box, program)
+        await _still_works(box)
+
+    check.__name__ = f"check_forged_{name}"
+    return check
 
 
 CHECKS: list[Check] = [
     check_per_test_results,
-    check_all_pass,
+    check_all_pass_and_data_types,
     check_syntax_error_fails_every_test,
+    check_exec_with_stdin,
     check_cpu_loop_times_out,
     check_sleep_past_deadline,
     check_sigterm_ignored,
     check_memory_bomb,
+    check_fork_bomb,
     check_output_flood_is_capped,
-    check_sys_exit_zero_is_failure,
-    check_os_exit_zero_is_failure,
-    check_printed_fake_result_is_ignored,
-    check_secret_not_in_environment,
-    check_fresh_working_directory,
-    check_exec_with_stdin,
+    check_disk_fill,
+    check_no_writes_outside_workdir,
+    check_secret_not_visible,
+    check_no_loopback_connections,
+    check_no_outside_network,
+    check_no_docker_or_host_sockets,
+    check_daemon_does_not_survive,
+    check_killing_the_parent,
+    check_fresh_state_between_runs,
+    *(_forgery_check(name, program) for name, program in FORGERIES.items()),
 ]
 
-# backend name -> {check name: why the backend cannot contain it}
-KNOWN_GAPS: dict[str, dict[str, str]] = {"process": {}}
+# Cases that would harm the machine running the suite if the backend cannot contain them:
+# they are reported as expected failures without being run.
+DANGEROUS = {"check_fork_bomb", "check_killing_the_parent", "check_disk_fill"}
+
+
+def known_gaps(isolation: dict[str, object]) -> dict[str, str]:
+    """What a worker with this isolation cannot contain, by check name, with the reason."""
+    gaps: dict[str, str] = {}
+    if not isolation.get("uids"):
+        reason = "not root: candidates run as the caller's own user"
+        for name in (
+            "check_fork_bomb",
+            "check_killing_the_parent",
+            "check_daemon_does_not_survive",
+        ):
+            gaps[name] = reason
+    if not isolation.get("network"):
+        gaps["check_no_loopback_connections"] = "no network namespace: loopback is reachable"
+        gaps["check_no_outside_network"] = "no network namespace: the host's interfaces are visible"
+        gaps["check_no_docker_or_host_sockets"] = (
+            "no private /tmp or /run: host sockets are reachable"
+        )
+    if not isolation.get("filesystem"):
+        gaps["check_no_writes_outside_workdir"] = (
+            "no private /tmp: world-writable host folders are writable"
+        )
+        gaps["check_fresh_state_between_runs"] = "no private /tmp: files in /tmp outlive a run"
+        gaps["check_disk_fill"] = "no size-capped private /tmp: the work folder is on the host disk"
+    return gaps

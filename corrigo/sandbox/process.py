@@ -1,15 +1,12 @@
-"""The ``process`` sandbox: each job in a fresh OS process on this machine.
+"""The ``process`` and ``bwrap`` sandboxes: a warm worker on this machine.
 
-Each job runs ``python -I -B harness.py`` in its own session (so its own process
-group), with a scrubbed environment, a fresh temporary working directory and rlimits
-(CPU, address space, file size, processes, open files) applied by the harness before
-candidate code loads. On wall-clock expiry the whole process group is killed; it is
-killed again after every job so nothing the candidate started in its group survives.
-stdout/stderr are drained continuously and capped (``truncated`` is set past the cap),
-so a flood cannot grow this process's memory.
+``start()`` launches :mod:`corrigo.sandbox.worker` once (an interpreter with the standard
+library loaded) with a scrubbed environment; every job after that costs a fork, not an
+interpreter start. The worker decides nothing on the candidate's word: see its module
+docstring for who runs what and how verdicts are kept out of the candidate's reach.
 
-Verdicts: see :mod:`corrigo.sandbox.harness`. A test passes only when a nonce-tagged
-result line on the dedicated result pipe says so; exit codes and printed text never do.
+``bwrap`` runs the same worker inside bubblewrap: a read-only view of the system, a
+private ``/tmp``, no network, its own PID namespace, and nothing left when it exits.
 """
 
 from __future__ import annotations
@@ -18,228 +15,302 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
+import struct
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from corrigo.errors import SandboxError
+from corrigo.errors import SandboxError, SandboxUnavailable
 from corrigo.records import ExecResult, ExecStatus, Limits, TestCase, TestResult
 from corrigo.sandbox.base import Sandbox
 
-HARNESS = Path(__file__).with_name("harness.py")
-_RESULT_CAP = 8 * 1024 * 1024
-_SCRUBBED_ENV = {
+WORKER = Path(__file__).with_name("worker.py")
+FRAME = struct.Struct(">I")
+SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "PYTHONIOENCODING": "utf-8",
+    "HOME": "/nonexistent",
 }
+_STATUSES = {"passed", "failed", "error", "timeout", "resource_exceeded", "sandbox_error"}
 
 
-async def _drain(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
-    """Read to EOF keeping at most ``cap`` bytes; report whether anything was dropped."""
-    kept = bytearray()
-    dropped = False
-    while True:
-        chunk = await reader.read(65536)
-        if not chunk:
-            return bytes(kept), dropped
-        room = cap - len(kept)
-        if room > 0:
-            kept += chunk[:room]
-        if len(chunk) > room:
-            dropped = True
+def frame(obj: Any) -> bytes:
+    body = json.dumps(obj).encode("utf-8")
+    return FRAME.pack(len(body)) + body
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+async def read_frame(reader: asyncio.StreamReader) -> dict | None:
+    try:
+        head = await reader.readexactly(FRAME.size)
+        (size,) = FRAME.unpack(head)
+        body = await reader.readexactly(size)
+    except asyncio.IncompleteReadError:
+        return None
+    value = json.loads(body)
+    return value if isinstance(value, dict) else None
 
 
-class ProcessSandbox(Sandbox):
-    """Fresh interpreter per job; see the module docstring for the guarantees."""
+def to_result(reply: dict, names: list[str], limits: Limits) -> ExecResult:
+    raw = reply.get("status")
+    status: ExecStatus = raw if raw in _STATUSES else "sandbox_error"
+    reported = {int(t["test"]): t for t in reply.get("tests", []) if isinstance(t, dict)}
+    missing = "timed out before this test finished" if status == "timeout" else "no result reported"
+    tests = []
+    for index, name in enumerate(names):
+        record = reported.get(index, {"passed": False, "message": missing})
+        tests.append(
+            TestResult(
+                name=name,
+                passed=record.get("passed") is True,
+                message=str(record.get("message", "")),
+            )
+        )
+    final = status
+    if final == "passed" and not all(t.passed for t in tests):
+        final = "failed"
+    return ExecResult(
+        status=final,
+        tests=tests,
+        stdout=str(reply.get("stdout", ""))[: limits.output_bytes],
+        stderr=str(reply.get("stderr", ""))[: limits.output_bytes],
+        truncated=bool(reply.get("truncated")),
+        wall_ms=float(reply.get("wall_ms", 0.0)),
+        cpu_ms=float(reply.get("cpu_ms", 0.0)),
+        peak_memory_kb=int(reply.get("peak_kb", 0)),
+        detail=str(reply.get("detail", "")),
+    )
+
+
+class WorkerSandbox(Sandbox):
+    """Talks to one worker process; subclasses choose how the worker is started."""
 
     name = "process"
 
     def __init__(self, python: str | None = None) -> None:
         self._python = python or sys.executable
-        self._started = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[dict]] = {}
+        self._next_id = 0
+        self._write_lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
+        self._stderr_tail = b""
+        self.isolation: dict[str, Any] = {}
+
+    def command(self) -> list[str]:
+        return [self._python, "-I", "-B", str(WORKER)]
+
+    def environment(self) -> dict[str, str]:
+        return dict(SCRUBBED_ENV)
 
     async def start(self) -> None:
-        if not HARNESS.exists():
-            raise SandboxError(f"sandbox harness missing: {HARNESS}")
-        self._started = True
+        async with self._start_lock:
+            if self._proc is None or self._proc.returncode is not None:
+                await self._launch()
+
+    async def _launch(self) -> None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.environment(),
+                start_new_session=True,
+                limit=256 * 1024 * 1024,
+            )
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"cannot start the {self.name} sandbox: {exc.strerror}"
+            ) from None
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr_task = asyncio.ensure_future(proc.stderr.read(65536))
+        try:
+            ready = await asyncio.wait_for(read_frame(proc.stdout), timeout=20)
+        except TimeoutError:
+            ready = None
+        if ready is None or ready.get("op") != "ready":
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            tail = (await stderr_task).decode("utf-8", "replace").strip().splitlines()[-1:]
+            raise SandboxUnavailable(
+                f"the {self.name} sandbox worker did not start: {tail[0] if tail else 'no output'}"
+            )
+        stderr_task.cancel()
+        self.isolation = dict(ready.get("isolation") or {})
+        self._proc = proc
+        self._reader_task = asyncio.create_task(self._read_replies(proc))
+        self._stderr_task = asyncio.create_task(self._drain_stderr(proc))
+
+    async def _drain_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while chunk := await proc.stderr.read(65536):
+            self._stderr_tail = (self._stderr_tail + chunk)[-8192:]
+
+    async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            reply = await read_frame(proc.stdout)
+            if reply is None:
+                break
+            future = self._pending.pop(int(reply.get("id", -1)), None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+        detail = self._stderr_tail.decode("utf-8", "replace").strip().splitlines()[-1:]
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(
+                    {"status": "sandbox_error", "detail": "worker exited: " + "".join(detail)}
+                )
+        self._pending.clear()
 
     async def close(self) -> None:
-        self._started = False
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=5)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        if self._reader_task is not None:
+            await asyncio.gather(self._reader_task, return_exceptions=True)
 
     async def run_tests(
-        self, program: str, tests: Sequence[TestCase], limits: Limits
+        self,
+        program: str,
+        tests: Sequence[TestCase],
+        limits: Limits,
+        *,
+        preamble: str = "",
+        entry_point: str = "",
     ) -> ExecResult:
-        job = {
+        header = {
             "mode": "tests",
             "program": program,
-            "tests": [{"name": t.name, "code": t.code} for t in tests],
+            "preamble": preamble,
+            "entry_point": entry_point,
         }
-        return await self._run(job, [t.name for t in tests], limits)
+        payload = [{"name": t.name, "code": t.code} for t in tests]
+        return await self._submit(header, payload, [t.name for t in tests], limits)
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
-        job = {"mode": "exec", "program": code, "tests": [], "stdin": stdin}
-        return await self._run(job, ["exec"], limits or Limits())
+        header = {"mode": "exec", "program": code, "stdin": stdin}
+        return await self._submit(header, [], ["exec"], limits or Limits())
 
-    async def _run(self, job: dict, names: list[str], limits: Limits) -> ExecResult:
-        if not self._started:
-            raise SandboxError("sandbox not started: use 'async with' or await start()")
-        nonce = secrets.token_hex(16)
-        job = dict(job, nonce=nonce, limits=limits.model_dump())
-        workdir = tempfile.mkdtemp(prefix="corrigo-job-")
-        read_fd, write_fd = os.pipe()
-        env = dict(_SCRUBBED_ENV, HOME=workdir, TMPDIR=workdir)
-        started = time.perf_counter()
-        try:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    self._python,
-                    "-I",
-                    "-B",
-                    str(HARNESS),
-                    str(write_fd),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    cwd=workdir,
-                    env=env,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise SandboxError(f"cannot start sandbox process: {exc}") from None
-            finally:
-                os.close(write_fd)
-            return await self._supervise(proc, read_fd, job, names, limits, started)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    async def _supervise(
-        self,
-        proc: asyncio.subprocess.Process,
-        read_fd: int,
-        job: dict,
-        names: list[str],
-        limits: Limits,
-        started: float,
+    async def _submit(
+        self, header: dict, tests: list[dict], names: list[str], limits: Limits
     ) -> ExecResult:
-        loop = asyncio.get_running_loop()
-        result_reader = asyncio.StreamReader(limit=_RESULT_CAP)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(result_reader), os.fdopen(read_fd, "rb", 0)
-        )
-        assert proc.stdin and proc.stdout and proc.stderr
-        payload = json.dumps(job).encode("utf-8")
-        timed_out = False
-
-        async def feed() -> None:
+        await self.start()
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise SandboxError("sandbox not started")
+        self._next_id += 1
+        job_id = self._next_id
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._pending[job_id] = future
+        header = dict(header, id=job_id, n_tests=len(tests), limits=limits.model_dump())
+        async with self._write_lock:
             try:
-                proc.stdin.write(payload)  # type: ignore[union-attr]
-                await proc.stdin.drain()  # type: ignore[union-attr]
-                proc.stdin.close()  # type: ignore[union-attr]
+                proc.stdin.write(frame(header) + frame(tests))
+                await proc.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        gathered = asyncio.gather(
-            feed(),
-            _drain(proc.stdout, limits.output_bytes),
-            _drain(proc.stderr, limits.output_bytes),
-            _drain(result_reader, _RESULT_CAP),
-            proc.wait(),
-        )
+                self._pending.pop(job_id, None)
+                return to_result(
+                    {"status": "sandbox_error", "detail": "worker is gone"}, names, limits
+                )
         try:
-            _, (out, out_cut), (err, err_cut), (results, _), code = await asyncio.wait_for(
-                asyncio.shield(gathered), timeout=limits.wall_seconds
-            )
+            reply = await asyncio.wait_for(future, timeout=limits.wall_seconds + 15)
         except TimeoutError:
-            timed_out = True
-            _kill_group(proc.pid)
-            _, (out, out_cut), (err, err_cut), (results, _), code = await gathered
-        finally:
-            _kill_group(proc.pid)
-            transport.close()
-        wall_ms = (time.perf_counter() - started) * 1000.0
-        return _interpret(
-            results, job["nonce"], names, code, timed_out, out, err, out_cut or err_cut, wall_ms
-        )
+            # The worker stopped answering: replace it rather than trust it again.
+            self._pending.pop(job_id, None)
+            await self.close()
+            reply = {"status": "sandbox_error", "detail": "the sandbox worker stopped answering"}
+        return to_result(reply, names, limits)
 
 
-def _interpret(
-    raw: bytes,
-    nonce: str,
-    names: list[str],
-    exit_code: int,
-    timed_out: bool,
-    out: bytes,
-    err: bytes,
-    truncated: bool,
-    wall_ms: float,
-) -> ExecResult:
-    reported: dict[int, tuple[bool, str]] = {}
-    done: dict | None = None
-    for line in raw.splitlines():
-        try:
-            record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            continue
-        if not isinstance(record, dict) or record.get("nonce") != nonce:
-            continue
-        if record.get("done") is True:
-            done = record
-        elif isinstance(record.get("test"), int) and record["test"] not in reported:
-            reported[record["test"]] = (
-                record.get("passed") is True,
-                str(record.get("message", "")),
+class ProcessSandbox(WorkerSandbox):
+    name = "process"
+
+
+class BwrapSandbox(WorkerSandbox):
+    name = "bwrap"
+
+    def command(self) -> list[str]:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxUnavailable(
+                "the bwrap sandbox needs bubblewrap: apt-get install bubblewrap"
             )
-    stderr_text = err.decode("utf-8", "replace")
-    resource_hit = "MemoryError" in stderr_text or exit_code in (-signal.SIGXFSZ,)
-    resource_hit = resource_hit or any("MemoryError" in m for _, m in reported.values())
-    cpu_hit = exit_code in (-signal.SIGXCPU, -signal.SIGKILL) and not timed_out and done is None
-    if timed_out:
-        missing, status = "timed out before this test finished", "timeout"
-    elif cpu_hit:
-        missing, status = "CPU time limit exceeded", "timeout"
-    elif done is None:
-        missing = f"the process ended (exit {exit_code}) before reporting this test"
-        status = "resource_exceeded" if resource_hit else "error"
-    else:
-        missing, status = "no result reported for this test", "error"
-    tests = []
-    for index, name in enumerate(names):
-        passed, message = reported.get(index, (False, missing))
-        tests.append(TestResult(name=name, passed=passed, message=message))
-    final: ExecStatus
-    if done is not None and len(reported) == len(names):
-        if all(t.passed for t in tests):
-            final = "passed"
-        elif resource_hit:
-            final = "resource_exceeded"
-        else:
-            final = "failed"
-    else:
-        final = status  # type: ignore[assignment]
-        for t in tests:
-            if t.passed:
-                continue
-    return ExecResult(
-        status=final,
-        tests=tests,
-        stdout=out.decode("utf-8", "replace"),
-        stderr=stderr_text,
-        truncated=truncated,
-        wall_ms=wall_ms,
-        cpu_ms=float(done.get("cpu_ms", 0.0)) if done else 0.0,
-        peak_memory_kb=int(done.get("peak_kb", 0)) if done else 0,
-        exit_code=exit_code,
-    )
+        caps: list[str] = []
+        if os.geteuid() == 0:
+            for cap in (
+                "CAP_SETUID",
+                "CAP_SETGID",
+                "CAP_CHOWN",
+                "CAP_FOWNER",
+                "CAP_KILL",
+                "CAP_DAC_OVERRIDE",
+            ):
+                caps += ["--cap-add", cap]
+        return [
+            bwrap,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--perms",
+            "0755",
+            "--tmpfs",
+            "/tmp",
+            "--perms",
+            "0755",
+            "--tmpfs",
+            "/var/tmp",
+            "--perms",
+            "0755",
+            "--tmpfs",
+            "/dev/shm",
+            "--perms",
+            "0755",
+            "--tmpfs",
+            "/run",
+            "--ro-bind",
+            str(WORKER),
+            "/run/corrigo-worker.py",
+            "--ro-bind",
+            sys.base_prefix,
+            "/run/corrigo-python",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            *caps,
+            self._python,
+            "-I",
+            "-B",
+            "/run/corrigo-worker.py",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return dict(
+            SCRUBBED_ENV,
+            CORRIGO_WORKER_CONTAINED="bwrap",
+            CORRIGO_PYTHON_MIRROR="/run/corrigo-python",
+        )

@@ -51,6 +51,7 @@ from typing import Any
 FRAME = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
 SLOT_UIDS = range(62000, 62256)
+SPARE_TESTERS = 2
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 MS_REC, MS_PRIVATE, MS_BIND, MS_REMOUNT, MS_RDONLY = 16384, 1 << 18, 4096, 32, 1
@@ -261,18 +262,28 @@ def _use_mirror() -> None:
     sys.path_importer_cache.clear()
 
 
-def candidate_main(job: dict, calls: int, replies: int, uid: int | None, workdir: str) -> None:
-    """Runs in C: drop privileges, wait for 'go', load the program, answer calls."""
-    os.chdir(workdir)
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        _use_mirror()
+def candidate_main(calls: int, replies: int) -> None:
+    """Runs in C: wait for 'go' (program, uid, limits), drop privileges, answer calls.
+
+    C is forked from T before T has read any test; it learns nothing but its program and
+    the arguments of the calls it serves.
+    """
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _apply_limits(job["limits"])
-    if read_frame(calls) is None:  # T closed the channel: this C is not needed
+    frame = read_frame(calls)
+    if frame is None:  # T closed the channel: this C is not needed
         os._exit(0)
+    job = json.loads(frame)
+    os.chdir(job["workdir"])
+    if job.get("stdin_path"):
+        stdin_fd = os.open(job["stdin_path"], os.O_RDONLY)
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
+    if job.get("uid") is not None:
+        os.setgroups([])
+        os.setgid(job["uid"])
+        os.setuid(job["uid"])
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a credential change cleared it
+    _apply_limits(job["limits"])
     if job["mode"] == "exec":
         code = 0
         try:
@@ -294,6 +305,7 @@ def candidate_main(job: dict, calls: int, replies: int, uid: int | None, workdir
     except BaseException as exc:
         write_frame(replies, {"load_error": "program failed to load: " + describe(exc)})
         os._exit(0)
+    del job, frame
     names, values = [], {}
     for key, value in namespace.items():
         if key.startswith("__"):
@@ -436,8 +448,8 @@ class Candidate:
             self.failure = reason
         return CandidateFailure(reason)
 
-    def start(self) -> list[str]:
-        write_frame(self.calls, {"go": True})
+    def start(self, go: dict) -> list[str]:
+        write_frame(self.calls, go)
         reply = self._recv()
         if "load_error" in reply:
             if "MemoryError" in str(reply["load_error"]):
@@ -479,7 +491,12 @@ class Candidate:
         if self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            self._wait()
+            with contextlib.suppress(ChildProcessError):
+                _, _, rusage = os.wait4(self.pid, 0)  # SIGKILL cannot be ignored: this is quick
+                self.usage = {
+                    "cpu_ms": (rusage.ru_utime + rusage.ru_stime) * 1000.0,
+                    "peak_kb": rusage.ru_maxrss,
+                }
             self.pid = 0
         usage = self.usage
         for fd in (self.calls, self.replies):
@@ -496,42 +513,41 @@ def _proxy(candidate: Candidate, name: str):
     return call
 
 
-def _spawn_candidates(
-    job: dict, count: int, uid: int | None, workdir: str, out: int, err: int
-) -> list[tuple[int, int, int]]:
-    spawned = []
-    stdin_path = None
-    if job["mode"] == "exec":
-        stdin_path = os.path.join(workdir, ".stdin")
-        with open(stdin_path, "w", encoding="utf-8") as fh:
-            fh.write(job.get("stdin", ""))
-        if uid is not None:
-            os.chown(stdin_path, uid, uid)
-    for _ in range(count):
-        call_r, call_w = os.pipe()
-        reply_r, reply_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                stdin_fd = os.open(stdin_path or os.devnull, os.O_RDONLY)
-                os.dup2(stdin_fd, 0)
-                os.dup2(out, 1)
-                os.dup2(err, 2)
-                os.dup2(call_r, 3)
-                os.dup2(reply_w, 4)
-                os.closerange(5, 65536)
-                candidate_main(job, 3, 4, uid, workdir)
-            finally:
-                os._exit(70)
-        os.close(call_r)
-        os.close(reply_w)
-        spawned.append((pid, call_w, reply_r))
-    return spawned
+def _fork_candidate(out: int, err: int) -> tuple[int, int, int]:
+    """A C process waiting for its 'go' frame; returns (pid, calls fd, replies fd)."""
+    call_r, call_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            stdin_fd = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(stdin_fd, 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            os.dup2(call_r, 3)
+            os.dup2(reply_w, 4)
+            os.closerange(5, 65536)
+            candidate_main(3, 4)
+        finally:
+            os._exit(70)
+    os.close(call_r)
+    os.close(reply_w)
+    return pid, call_w, reply_r
 
 
-def _run_script(cand: Candidate) -> tuple[bool, str]:
+def _go(job: dict, stdin_path: str | None = None) -> dict:
+    keys = ("mode", "program", "limits", "uid", "workdir")
+    return dict({k: job.get(k) for k in keys}, stdin_path=stdin_path)
+
+
+def _run_script(cand: Candidate, job: dict) -> tuple[bool, str]:
     """Exec mode: the script runs to its end in C; passing means it exited 0."""
-    write_frame(cand.calls, {"go": True})
+    stdin_path = os.path.join(job["workdir"], ".stdin")
+    with open(stdin_path, "w", encoding="utf-8") as fh:
+        fh.write(job.get("stdin", ""))
+    if job.get("uid") is not None:
+        os.chown(stdin_path, job["uid"], job["uid"])
+    write_frame(cand.calls, _go(job, stdin_path))
     try:
         cand._recv()  # a script sends no frames: this returns only by raising
     except CandidateFailure as exc:
@@ -540,23 +556,29 @@ def _run_script(cand: Candidate) -> tuple[bool, str]:
     return cand.exit_code == 0, "" if cand.exit_code == 0 else (cand.failure or "")
 
 
-def tester_main(job: dict, tests_path: str, uid: int | None, workdir: str, results: int) -> None:
-    """Runs in T: spawn one C per test, then read the tests, run them, report."""
+def tester_main(control: int, results: int) -> None:
+    """Runs in T, forked ahead of need: one spare C, then the job, then the tests."""
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    deadline = time.monotonic() + float(job["limits"].get("wall_seconds", 10.0))
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    spawned = [_fork_candidate(out_w, err_w)]
+    header = read_frame(control)
+    if header is None:
+        os._exit(0)
+    job = json.loads(header)
+    deadline = time.monotonic() + float(job["limits"].get("wall_seconds", 10.0))
     count = 1 if job["mode"] == "exec" else max(1, int(job["n_tests"]))
-    spawned = _spawn_candidates(job, count, uid, workdir, out_w, err_w)
+    while len(spawned) < count:
+        spawned.append(_fork_candidate(out_w, err_w))
     os.close(out_w)
     os.close(err_w)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
     # Only now, with every candidate process already forked, do the tests enter memory.
-    with open(tests_path, "rb") as fh:
+    with open(job["tests_path"], "rb") as fh:
         tests = json.loads(fh.read())
-    os.unlink(tests_path)
+    os.unlink(job["tests_path"])
     output = Output(
         {out_r: "stdout", err_r: "stderr"}, int(job["limits"].get("output_bytes", 65536))
     )
@@ -564,7 +586,7 @@ def tester_main(job: dict, tests_path: str, uid: int | None, workdir: str, resul
     if job["mode"] == "exec":
         pid, call_w, reply_r = spawned[0]
         cand = Candidate(pid, call_w, reply_r, output, deadline)
-        passed, message = _run_script(cand)
+        passed, message = _run_script(cand, job)
         statuses.append("passed" if passed else cand.status)
         usage = cand.stop()
         write_frame(results, {"test": 0, "passed": passed, "message": message})
@@ -574,11 +596,12 @@ def tester_main(job: dict, tests_path: str, uid: int | None, workdir: str, resul
         if job.get("preamble"):
             exec(compile(job["preamble"], "<preamble>", "exec"), base)
         trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
+        go = _go(job)
         for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
             cand = Candidate(pid, call_w, reply_r, output, deadline)
             scope = dict(base)
             try:
-                for name in cand.start():
+                for name in cand.start(go):
                     if name not in trusted:
                         scope[name] = _proxy(cand, name)
                 for name, value in cand.values.items():
@@ -685,11 +708,14 @@ class Worker:
         self.jobs: dict[int, dict] = {}  # result fd -> job state
         self.free_uids = list(SLOT_UIDS)
         self.base = ""
+        self.spares: list[tuple[int, int, int]] = []
 
     def start(self) -> dict:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _prctl(PR_SET_DUMPABLE, 0)
         info = _isolate(self.root)
+        if self.root:
+            _use_mirror()  # once, here: every process forked later imports from the mirror
         self.base = tempfile.mkdtemp(prefix="corrigo-worker-")
         os.chmod(self.base, 0o711)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -699,7 +725,30 @@ class Worker:
             info["pid"] = True
         return info
 
+    def _fork_tester(self) -> None:
+        """A spare T (with its spare C), forked before it is needed and before any test."""
+        control_r, control_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 1)
+                os.dup2(control_r, 0)
+                os.dup2(res_w, 3)
+                os.closerange(4, 65536)
+                tester_main(0, 3)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(0)
+        os.close(control_r)
+        os.close(res_w)
+        self.spares.append((pid, control_w, res_r))
+
     def launch(self, header: dict, payload: bytearray) -> None:
+        started = time.monotonic()
         uid = self.free_uids.pop(0) if self.root and self.free_uids else None
         workdir = tempfile.mkdtemp(prefix="job-", dir=self.base)
         tests_path = os.path.join(self.base, f".tests-{header['id']}")
@@ -712,22 +761,13 @@ class Worker:
         if uid is not None:
             os.chown(workdir, uid, uid)
         os.chmod(workdir, 0o700)
-        res_r, res_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setsid()
-                devnull = os.open(os.devnull, os.O_RDWR)
-                os.dup2(devnull, 0)
-                os.dup2(devnull, 1)
-                os.dup2(res_w, 3)
-                os.closerange(4, 65536)
-                tester_main(header, tests_path, uid, workdir, 3)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(0)
-        os.close(res_w)
+        if not self.spares:
+            self._fork_tester()
+        pid, control_w, res_r = self.spares.pop(0)
+        header = dict(header, uid=uid, workdir=workdir, tests_path=tests_path)
+        with contextlib.suppress(OSError):  # a dead spare: its result pipe fails the job
+            write_frame(control_w, header)
+        os.close(control_w)
         wall = float(header["limits"].get("wall_seconds", 10.0))
         self.jobs[res_r] = {
             "id": header["id"],
@@ -738,8 +778,8 @@ class Worker:
             "buffer": bytearray(),
             "tests": {},
             "done": None,
-            "started": time.monotonic(),
-            "deadline": time.monotonic() + wall + 0.5,
+            "started": started,
+            "deadline": started + wall + 0.5,
             "timed_out": False,
         }
 
@@ -766,11 +806,19 @@ class Worker:
             del buf[: FRAME.size + size]
             if record.get("done"):
                 job["done"] = record
+                self.report(job)  # the verdict is final: answer before cleaning up
             else:
                 job["tests"][int(record["test"])] = record
 
     def finish(self, fd: int) -> None:
-        job = self._cleanup(fd)
+        """T closed its result pipe: report (if not yet done), then clean the slot up."""
+        self.report(self.jobs[fd])
+        self._cleanup(fd)
+
+    def report(self, job: dict) -> None:
+        if job.get("reported"):
+            return
+        job["reported"] = True
         done = job["done"] or {}
         status = done.get("status")
         if job["timed_out"]:
@@ -812,12 +860,21 @@ class Worker:
             waits = [j["deadline"] - now for j in self.jobs.values() if not j["timed_out"]]
             timeout = max(0.0, min(waits)) if waits else 0.5
             watched = list(self.jobs) + ([0] if stdin_open else [])
-            ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
+            ready, _, _ = select.select(watched, [], [], 0)
+            if not ready and stdin_open and len(self.spares) < SPARE_TESTERS:
+                self._fork_tester()  # only when idle, so a fork never delays a verdict
+                continue
+            if not ready:
+                ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
             for fd in ready:
                 if fd == 0:
                     header = read_frame(0)
                     if header is None:
                         stdin_open = False
+                        for _, control_w, res_r in self.spares:
+                            os.close(control_w)
+                            os.close(res_r)
+                        self.spares.clear()
                         for job in self.jobs.values():
                             job["timed_out"] = True
                             os.killpg(job["pid"], signal.SIGKILL)

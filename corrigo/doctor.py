@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from corrigo.config import Settings
@@ -41,9 +42,12 @@ async def _sandbox(settings: Settings) -> Check:
     except CorrigoError as exc:
         return Check("sandbox", False, str(exc))
     ok = result.status == "passed"
-    return Check(
-        "sandbox", ok, f"{settings.sandbox}: smoke test {result.status} in {result.wall_ms:.0f} ms"
-    )
+    detail = f"{settings.sandbox}: smoke test {result.status} in {result.wall_ms:.0f} ms"
+    if settings.sandbox == "docker":
+        from corrigo.sandbox.docker import check_engine
+
+        detail += "; " + await asyncio.to_thread(check_engine)
+    return Check("sandbox", ok, detail)
 
 
 async def _models(settings: Settings, model: str | None) -> list[Check]:

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
 # Install and start what the test suite needs on this machine. Idempotent.
-# Today: build tools for llama-cpp-python and bubblewrap for the bwrap sandbox. Redis, PostgreSQL and the Docker engine are
-# added here by the issues whose backends use them.
+#   - build tools for llama-cpp-python
+#   - bubblewrap, for the bwrap sandbox
+#   - Docker Engine (Debian's docker.io), started in the background, and the sandbox image
+# Redis and PostgreSQL are added here by the issues whose backends use them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
 command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
     scripts/apt-install.sh "${need[@]}"
 fi
+
+if ! docker info >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo sh -c 'nohup dockerd >/var/log/corrigo-dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/corrigo-dockerd.log" >&2; exit 1; }
+fi
+scripts/build-sandbox-image.sh

@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Local models: list and pull.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+sandbox_app = typer.Typer(help="Sandbox housekeeping.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
@@ -40,7 +42,7 @@ def settings_for(store: str | None = None, home: Path | None = None, **more: obj
 
 def _register() -> None:
     # Importing the command modules attaches their commands to ``app``.
-    from corrigo.cli import doctor, models, replay, run, runs  # noqa: F401
+    from corrigo.cli import doctor, models, replay, run, runs, sandbox  # noqa: F401
 
 
 _register()

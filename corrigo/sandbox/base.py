@@ -67,6 +67,7 @@ class Sandbox(ABC):
 BACKENDS: dict[str, str] = {
     "process": "corrigo.sandbox.process:ProcessSandbox",
     "bwrap": "corrigo.sandbox.process:BwrapSandbox",
+    "docker": "corrigo.sandbox.docker:DockerSandbox",
 }
 
 _INSTALL_HINTS: dict[str, str] = {
@@ -78,15 +79,13 @@ def get_sandbox(name: str, **options: Any) -> Sandbox:
     """A new, not yet started, sandbox of the named backend."""
     target = BACKENDS.get(name)
     if target is None:
-        hint = _INSTALL_HINTS.get(name)
         known = ", ".join(sorted(BACKENDS))
-        if hint:
-            raise SandboxUnavailable(f"sandbox {name!r} is not available: {hint}")
         raise SandboxUnavailable(f"unknown sandbox {name!r} (known: {known})")
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
-        raise SandboxUnavailable(f"sandbox {name!r} cannot be loaded: {exc}") from None
+        hint = _INSTALL_HINTS.get(name, str(exc))
+        raise SandboxUnavailable(f"sandbox {name!r} is not available: {hint}") from None
     sandbox: Sandbox = cls(**options)
     return sandbox

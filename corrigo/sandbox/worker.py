@@ -655,6 +655,12 @@ def _isolate(root: bool) -> dict:
     info = {"root": root, "network": False, "filesystem": False, "pid": False, "uids": root}
     if os.environ.get("CORRIGO_WORKER_CONTAINED"):  # bubblewrap or a container did it
         info.update(network=True, filesystem=True, pid=True)
+        if (
+            root
+        ):  # container engines make /tmp world-writable again: candidates get their workdir only
+            for path in ("/tmp", "/var/tmp", "/dev/shm"):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o755)
         return info
     if not root:
         return info

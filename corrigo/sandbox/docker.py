@@ -36,7 +36,7 @@ def _client() -> Any:
     except ImportError:
         raise SandboxUnavailable(f"the docker sandbox needs the docker SDK: {_HINT}") from None
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.from_env(timeout=10)  # type: ignore[attr-defined]
         client.ping()
     except Exception as exc:  # the SDK's errors, translated at this boundary
         raise SandboxUnavailable(

@@ -668,9 +668,9 @@ def _isolate(root: bool) -> dict:
         info["network"] = True
         if _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None):
             ok = True
-            for path in (b"/tmp", b"/var/tmp", b"/dev/shm", b"/run"):
-                if os.path.isdir(path):
-                    ok = _mount(b"tmpfs", path, b"tmpfs", 0, b"mode=0755,size=256m") and ok
+            for folder in (b"/tmp", b"/var/tmp", b"/dev/shm", b"/run"):
+                if os.path.isdir(folder):
+                    ok = _mount(b"tmpfs", folder, b"tmpfs", 0, b"mode=0755,size=256m") and ok
             info["filesystem"] = ok
             os.makedirs(MIRROR, exist_ok=True)
             prefix = sys.base_prefix.encode()

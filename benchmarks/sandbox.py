@@ -27,29 +27,7 @@ from corrigo.records import Limits, Task
 from corrigo.sandbox.base import get_sandbox
 from corrigo.sandbox.docker import DEFAULT_IMAGE
 from corrigo.tasks import load_tasks
-
-BREAK = """
-
-def _corrupt(value):
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + 1
-    if isinstance(value, str):
-        return value + "x"
-    if isinstance(value, list):
-        return value + [None]
-    if isinstance(value, tuple):
-        return value + (None,)
-    return 0 if value is None else None
-
-
-_original = {entry}
-
-
-def {entry}(*args, **kwargs):
-    return _corrupt(_original(*args, **kwargs))
-"""
+from corrigo.tasks.humaneval import broken_solution
 
 Case = tuple[Task, str, bool]  # task, completion (a function body), expected to pass
 
@@ -60,7 +38,7 @@ def cases(limit: int) -> list[Case]:
     for task in load_tasks(f"humaneval[:{limit}]"):
         body = problems[task.id]["canonical_solution"]
         out.append((task, body, True))
-        out.append((task, body + BREAK.format(entry=task.entry_point), False))
+        out.append((task, broken_solution(task.id), False))
     return out
 
 

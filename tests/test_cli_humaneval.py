@@ -5,42 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from corrigo.tasks.humaneval import problem
+from corrigo.tasks.humaneval import broken_solution, problem
 from tests.helpers import corrigo, fenced, write_script
-
-BREAK = """
-
-def _corrupt(value):
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + 1
-    if isinstance(value, str):
-        return value + "x"
-    if isinstance(value, list):
-        return value + [None]
-    if isinstance(value, tuple):
-        return value + (None,)
-    if value is None:
-        return 0
-    return None
-
-
-_original = {entry}
-
-
-def {entry}(*args, **kwargs):
-    return _corrupt(_original(*args, **kwargs))
-"""
 
 
 def _script(path: Path, broken: bool) -> Path:
     tasks = {}
     for i in range(164):
         p = problem(f"HumanEval/{i}")
-        code = p["prompt"] + p["canonical_solution"]
-        if broken:
-            code += BREAK.format(entry=p["entry_point"])
+        body = broken_solution(p["task_id"]) if broken else p["canonical_solution"]
+        code = p["prompt"] + body
         tasks[p["task_id"]] = {"solver": [f"Here is the solution.\n{fenced(code)}"]}
     return write_script(path, {"model": "canonical" if not broken else "broken", "tasks": tasks})
 

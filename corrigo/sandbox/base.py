@@ -70,10 +70,6 @@ BACKENDS: dict[str, str] = {
     "docker": "corrigo.sandbox.docker:DockerSandbox",
 }
 
-_INSTALL_HINTS: dict[str, str] = {
-    "docker": "install corrigo[docker] and start a Docker engine (scripts/services.sh)",
-}
-
 
 def get_sandbox(name: str, **options: Any) -> Sandbox:
     """A new, not yet started, sandbox of the named backend."""
@@ -85,7 +81,6 @@ def get_sandbox(name: str, **options: Any) -> Sandbox:
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
-        hint = _INSTALL_HINTS.get(name, str(exc))
-        raise SandboxUnavailable(f"sandbox {name!r} is not available: {hint}") from None
+        raise SandboxUnavailable(f"sandbox {name!r} is not available: {exc}") from None
     sandbox: Sandbox = cls(**options)
     return sandbox

@@ -17,18 +17,17 @@ import json
 import os
 import shutil
 import signal
-import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from corrigo.errors import SandboxError, SandboxUnavailable
 from corrigo.records import ExecResult, ExecStatus, Limits, TestCase, TestResult
 from corrigo.sandbox.base import Sandbox
+from corrigo.sandbox.worker import FRAME, MIRROR, pack_frame
 
 WORKER = Path(__file__).with_name("worker.py")
-FRAME = struct.Struct(">I")
 SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -36,12 +35,7 @@ SCRUBBED_ENV = {
     "PYTHONIOENCODING": "utf-8",
     "HOME": "/nonexistent",
 }
-_STATUSES = {"passed", "failed", "error", "timeout", "resource_exceeded", "sandbox_error"}
-
-
-def frame(obj: Any) -> bytes:
-    body = json.dumps(obj).encode("utf-8")
-    return FRAME.pack(len(body)) + body
+_STATUSES: frozenset[str] = frozenset(get_args(ExecStatus))
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict | None:
@@ -222,7 +216,7 @@ class WorkerSandbox(Sandbox):
         header = dict(header, id=job_id, n_tests=len(tests), limits=limits.model_dump())
         async with self._write_lock:
             try:
-                proc.stdin.write(frame(header) + frame(tests))
+                proc.stdin.write(pack_frame(header) + pack_frame(tests))
                 await proc.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 self._pending.pop(job_id, None)
@@ -240,7 +234,7 @@ class WorkerSandbox(Sandbox):
 
 
 def _mirrored_python() -> str:
-    """The base interpreter as seen inside bwrap, where it is mounted at /run/corrigo-python.
+    """The base interpreter as seen inside bwrap, where it is mounted at ``MIRROR``.
 
     The base interpreter, not a virtual environment's: the worker needs only the standard
     library, and a checkout under /tmp would be hidden by bwrap's private /tmp.
@@ -249,8 +243,8 @@ def _mirrored_python() -> str:
     base = os.path.realpath(sys.base_prefix)
     if not real.startswith(base + os.sep):
         name = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        return f"/run/corrigo-python/bin/{name}"
-    return "/run/corrigo-python" + real[len(base) :]
+        return f"{MIRROR}/bin/{name}"
+    return MIRROR + real[len(base) :]
 
 
 class BwrapSandbox(WorkerSandbox):
@@ -303,7 +297,7 @@ class BwrapSandbox(WorkerSandbox):
             "/run/corrigo-worker.py",
             "--ro-bind",
             sys.base_prefix,
-            "/run/corrigo-python",
+            MIRROR,
             "--unshare-net",
             "--unshare-pid",
             "--unshare-ipc",
@@ -322,7 +316,7 @@ class BwrapSandbox(WorkerSandbox):
         return dict(
             SCRUBBED_ENV,
             CORRIGO_WORKER_CONTAINED="bwrap",
-            CORRIGO_PYTHON_MIRROR="/run/corrigo-python",
+            CORRIGO_PYTHON_MIRROR=MIRROR,
         )
 
 

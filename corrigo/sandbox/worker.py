@@ -35,6 +35,7 @@ import base64
 import builtins
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import resource
@@ -105,11 +106,14 @@ WARM_MODULES = (
     "traceback",
 )
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _prctl(option: int, value: int) -> None:
-    _libc.prctl(option, value, 0, 0, 0)
+    _libc().prctl(option, value, 0, 0, 0)
 
 
 # ---------------------------------------------------------------- framing
@@ -143,9 +147,27 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_frame(fd: int, obj: object) -> None:
+def pack_frame(obj: object) -> bytes:
     body = json.dumps(obj).encode("utf-8")
-    write_all(fd, FRAME.pack(len(body)) + body)
+    return FRAME.pack(len(body)) + body
+
+
+def write_frame(fd: int, obj: object) -> None:
+    write_all(fd, pack_frame(obj))
+
+
+def take_frame(buf: bytearray) -> bytes | None:
+    """Remove the first complete frame from ``buf`` and return its body (None: not yet)."""
+    if len(buf) < FRAME.size:
+        return None
+    (size,) = FRAME.unpack_from(buf)
+    if size > MAX_FRAME:
+        raise ValueError("frame too large")
+    if len(buf) < FRAME.size + size:
+        return None
+    body = bytes(buf[FRAME.size : FRAME.size + size])
+    del buf[: FRAME.size + size]
+    return body
 
 
 # ---------------------------------------------------------------- values as data
@@ -363,6 +385,10 @@ class Output:
             self.truncated = True
 
 
+def _usage(rusage: resource.struct_rusage) -> dict:
+    return {"cpu_ms": (rusage.ru_utime + rusage.ru_stime) * 1000.0, "peak_kb": rusage.ru_maxrss}
+
+
 class Candidate:
     def __init__(self, pid: int, calls: int, replies: int, output: Output, deadline: float) -> None:
         self.pid, self.calls, self.replies = pid, calls, replies
@@ -376,20 +402,18 @@ class Candidate:
 
     def _recv(self) -> dict:
         while True:
-            if len(self.buffer) >= FRAME.size:
-                (size,) = FRAME.unpack(self.buffer[: FRAME.size])
-                if size > MAX_FRAME:
-                    raise self._fail("the candidate sent an oversized reply")
-                if len(self.buffer) >= FRAME.size + size:
-                    body = bytes(self.buffer[FRAME.size : FRAME.size + size])
-                    del self.buffer[: FRAME.size + size]
-                    try:
-                        message = json.loads(body)
-                    except ValueError:
-                        raise self._fail("the candidate broke the call protocol") from None
-                    if not isinstance(message, dict):
-                        raise self._fail("the candidate broke the call protocol")
-                    return message
+            try:
+                body = take_frame(self.buffer)
+            except ValueError:
+                raise self._fail("the candidate sent an oversized reply") from None
+            if body is not None:
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    raise self._fail("the candidate broke the call protocol") from None
+                if not isinstance(message, dict):
+                    raise self._fail("the candidate broke the call protocol")
+                return message
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.status = "timeout"
@@ -404,30 +428,26 @@ class Candidate:
                 else:
                     self.output.pump(fd)
 
-    def _wait(self) -> tuple[int, resource.struct_rusage] | None:
-        """Reap C, killing it if it is still running at the deadline."""
+    def _wait(self) -> int | None:
+        """Reap C (its wait status), killing it if it is still running at the deadline."""
         while True:
             try:
-                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+                pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
             except ChildProcessError:
                 return None
             if pid:
-                self.usage = {
-                    "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0,
-                    "peak_kb": usage.ru_maxrss,
-                }
-                return status, usage
+                self.usage = _usage(rusage)
+                return status
             if time.monotonic() >= self.deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 self.status = "timeout"
             time.sleep(0.001)
 
     def _death(self) -> str:
-        reaped = self._wait()
+        status = self._wait()
         self.pid = 0
-        if reaped is None:
+        if status is None:
             return "the candidate process ended during the test"
-        status = reaped[0]
         if self.status == "timeout":
             return "timed out"
         if os.WIFEXITED(status):
@@ -493,10 +513,7 @@ class Candidate:
                 os.kill(self.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 _, _, rusage = os.wait4(self.pid, 0)  # SIGKILL cannot be ignored: this is quick
-                self.usage = {
-                    "cpu_ms": (rusage.ru_utime + rusage.ru_stime) * 1000.0,
-                    "peak_kb": rusage.ru_maxrss,
-                }
+                self.usage = _usage(rusage)
             self.pid = 0
         usage = self.usage
         for fd in (self.calls, self.replies):
@@ -647,7 +664,7 @@ def tester_main(control: int, results: int) -> None:
 def _mount(
     source: bytes, target: bytes, fstype: bytes | None, flags: int, data: bytes | None
 ) -> bool:
-    return _libc.mount(source, target, fstype, flags, data) == 0
+    return _libc().mount(source, target, fstype, flags, data) == 0
 
 
 def _isolate(root: bool) -> dict:
@@ -655,16 +672,15 @@ def _isolate(root: bool) -> dict:
     info = {"root": root, "network": False, "filesystem": False, "pid": False, "uids": root}
     if os.environ.get("CORRIGO_WORKER_CONTAINED"):  # bubblewrap or a container did it
         info.update(network=True, filesystem=True, pid=True)
-        if (
-            root
-        ):  # container engines make /tmp world-writable again: candidates get their workdir only
+        # Container engines make /tmp world-writable again: candidates get their workdir only.
+        if root:
             for path in ("/tmp", "/var/tmp", "/dev/shm"):
                 with contextlib.suppress(OSError):
                     os.chmod(path, 0o755)
         return info
     if not root:
         return info
-    if _libc.unshare(CLONE_NEWNS | CLONE_NEWNET) == 0:
+    if _libc().unshare(CLONE_NEWNS | CLONE_NEWNET) == 0:
         info["network"] = True
         if _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None):
             ok = True
@@ -692,6 +708,14 @@ def _init_loop() -> None:
             signal.pause()
         except InterruptedError:
             continue
+
+
+def _kill_job(job: dict) -> None:
+    """Kill T's process group and, with per-job uids, every process of the job's uid."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(job["pid"], signal.SIGKILL)
+    if job["uid"] is not None:
+        _kill_uid(job["uid"])
 
 
 def _kill_uid(uid: int) -> None:
@@ -725,7 +749,7 @@ class Worker:
         self.base = tempfile.mkdtemp(prefix="corrigo-worker-")
         os.chmod(self.base, 0o711)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
-        if self.root and info["network"] and not info["pid"] and _libc.unshare(CLONE_NEWPID) == 0:
+        if self.root and info["network"] and not info["pid"] and _libc().unshare(CLONE_NEWPID) == 0:
             if os.fork() == 0:
                 _init_loop()
             info["pid"] = True
@@ -789,27 +813,19 @@ class Worker:
             "timed_out": False,
         }
 
-    def _cleanup(self, fd: int) -> dict:
+    def _cleanup(self, fd: int) -> None:
         job = self.jobs.pop(fd)
         os.close(fd)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(job["pid"], signal.SIGKILL)
+        _kill_job(job)
         if job["uid"] is not None:
-            _kill_uid(job["uid"])
             self.free_uids.append(job["uid"])
         shutil.rmtree(job["workdir"], ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(job["tests_path"])
-        return job
 
     def _parse(self, job: dict) -> None:
-        buf = job["buffer"]
-        while len(buf) >= FRAME.size:
-            (size,) = FRAME.unpack(buf[: FRAME.size])
-            if len(buf) < FRAME.size + size:
-                return
-            record = json.loads(bytes(buf[FRAME.size : FRAME.size + size]))
-            del buf[: FRAME.size + size]
+        while (body := take_frame(job["buffer"])) is not None:
+            record = json.loads(body)
             if record.get("done"):
                 job["done"] = record
                 self.report(job)  # the verdict is final: answer before cleaning up
@@ -859,10 +875,7 @@ class Worker:
             for job in list(self.jobs.values()):
                 if now >= job["deadline"] and not job["timed_out"]:
                     job["timed_out"] = True
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(job["pid"], signal.SIGKILL)
-                    if job["uid"] is not None:
-                        _kill_uid(job["uid"])
+                    _kill_job(job)
             waits = [j["deadline"] - now for j in self.jobs.values() if not j["timed_out"]]
             timeout = max(0.0, min(waits)) if waits else 0.5
             watched = list(self.jobs) + ([0] if stdin_open else [])
@@ -883,7 +896,7 @@ class Worker:
                         self.spares.clear()
                         for job in self.jobs.values():
                             job["timed_out"] = True
-                            os.killpg(job["pid"], signal.SIGKILL)
+                            _kill_job(job)
                         continue
                     payload = read_frame(0)
                     self.launch(

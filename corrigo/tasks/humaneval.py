@@ -72,3 +72,35 @@ def _to_task(p: dict[str, str]) -> Task:
 
 def load() -> list[Task]:
     return [_to_task(p) for p in _raw_problems()]
+
+
+# Wraps the entry point so every return value comes back changed: a solution that must
+# fail any test that checks a result. Used to show a harness rejects wrong answers.
+_CORRUPTING_WRAPPER = """
+
+def _corrupt(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, list):
+        return value + [None]
+    if isinstance(value, tuple):
+        return value + (None,)
+    return 0 if value is None else None
+
+
+_original = {entry}
+
+
+def {entry}(*args, **kwargs):
+    return _corrupt(_original(*args, **kwargs))
+"""
+
+
+def broken_solution(task_id: str) -> str:
+    """The canonical solution (a function body) followed by a wrapper that corrupts it."""
+    p = problem(task_id)
+    return p["canonical_solution"] + _CORRUPTING_WRAPPER.format(entry=p["entry_point"])

@@ -103,6 +103,15 @@ async def execute(
     return outcome
 
 
+async def _enter_store(
+    stack: AsyncExitStack, store: str | TrajectoryStore | None, settings: Settings
+) -> TrajectoryStore:
+    """The caller's open store as is, or one opened from a URL (closed with ``stack``)."""
+    if isinstance(store, TrajectoryStore):
+        return store
+    return await stack.enter_async_context(open_store(store or settings.resolved_store_url))
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -146,13 +155,11 @@ async def run(
     sandbox_name = sandbox or settings.sandbox
     batch = batch_id or new_id("batch_")
     async with AsyncExitStack() as stack:
+        the_store = await _enter_store(stack, store, settings)
         if isinstance(store, TrajectoryStore):
-            the_store = store
             store_label = type(store).__name__
         else:
-            url = store or settings.resolved_store_url
-            the_store = await stack.enter_async_context(open_store(url))
-            store_label = redact_url(url)
+            store_label = redact_url(store or settings.resolved_store_url)
         box = await stack.enter_async_context(get_sandbox(sandbox_name))
         gate = asyncio.Semaphore(max(1, concurrency))
 
@@ -195,11 +202,7 @@ async def load_run(
     """A stored run and its steps (``"last"``: the newest run); raises RunNotFound."""
     settings = settings or Settings.from_env()
     async with AsyncExitStack() as stack:
-        if isinstance(store, TrajectoryStore):
-            opened = store
-        else:
-            url = store or settings.resolved_store_url
-            opened = await stack.enter_async_context(open_store(url))
+        opened = await _enter_store(stack, store, settings)
         if run_id == "last":
             newest = await opened.list_runs(limit=1)
             if not newest:
@@ -218,7 +221,6 @@ async def list_runs(
 ) -> list[RunRecord]:
     """Stored runs, newest first."""
     settings = settings or Settings.from_env()
-    if isinstance(store, TrajectoryStore):
-        return await store.list_runs(limit=limit, batch_id=batch_id)
-    async with open_store(store or settings.resolved_store_url) as opened:
+    async with AsyncExitStack() as stack:
+        opened = await _enter_store(stack, store, settings)
         return await opened.list_runs(limit=limit, batch_id=batch_id)

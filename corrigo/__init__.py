@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "BenchSpec",
     "Budgets",
     "CorrigoError",
     "ExecResult",
@@ -26,6 +27,7 @@ __all__ = [
     "StoredRun",
     "Task",
     "Verdict",
+    "bench_report",
     "get_model",
     "get_sandbox",
     "get_strategy",
@@ -35,10 +37,12 @@ __all__ = [
     "open_store",
     "replay_run",
     "run",
+    "run_bench",
     "run_sync",
 ]
 
 _WHERE = {
+    "BenchSpec": "corrigo.records",
     "Budgets": "corrigo.records",
     "ExecResult": "corrigo.records",
     "Limits": "corrigo.records",
@@ -62,14 +66,18 @@ _WHERE = {
     "StoredRun": "corrigo.runner",
     "replay_run": "corrigo.replay",
     "ReplayReport": "corrigo.replay",
+    "run_bench": "corrigo.bench",
+    "bench_report": "corrigo.bench",
 }
 
 if TYPE_CHECKING:
+    from corrigo.bench import bench_report, run_bench
     from corrigo.config import Settings
     from corrigo.errors import CorrigoError
     from corrigo.graphs.registry import get_strategy
     from corrigo.models import get_model
     from corrigo.records import (
+        BenchSpec,
         Budgets,
         ExecResult,
         Limits,

@@ -8,14 +8,34 @@ Environment variables (all optional):
 - ``CORRIGO_MODEL``: the default model spec for every role.
 - ``CORRIGO_SANDBOX``: the default sandbox backend (``process``).
 - ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``: for ``openai:`` models.
+
+Model calls (see :mod:`corrigo.models`):
+
+- ``CORRIGO_MODEL_RETRIES``: retries per call after the first attempt, on HTTP 429,
+  5xx and connection failures (default 4; 0 disables). Other 4xx are never retried.
+- ``CORRIGO_MODEL_DEADLINE``: seconds one call may take in total, retries and waits
+  included (default 300). A server that drips bytes cannot hang a run past it.
+- ``CORRIGO_MODEL_BACKOFF``: the first retry's wait in seconds (default 0.5); it
+  doubles per retry up to 8 s, with full jitter. A ``Retry-After`` header wins,
+  capped by what is left of the deadline.
+- ``CORRIGO_MODEL_CONCURRENCY``: calls in flight at once per OpenAI-compatible model
+  (default 8). A local model always runs one call at a time.
+- ``CORRIGO_LOCAL_CACHE_MB``: RAM for a local model's prompt cache (default 512;
+  0 turns it off). It keeps the evaluated state of recent prompts, so prompts that
+  alternate (solver, reviewer, refiner) each resume from their own shared prefix.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+
+from corrigo.errors import ConfigError
+
+_N = TypeVar("_N", int, float)
 
 
 def _default_home(env: Mapping[str, str]) -> Path:
@@ -23,6 +43,19 @@ def _default_home(env: Mapping[str, str]) -> Path:
         return Path(env["CORRIGO_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
     return Path(base) / "corrigo"
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], _N], default: _N) -> _N:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative")
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,10 +66,21 @@ class Settings:
     sandbox: str = "process"
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    model_retries: int = 4
+    model_deadline: float = 300.0
+    model_backoff: float = 0.5
+    model_concurrency: int = 8
+    local_cache_mb: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        concurrency = _number(env, "CORRIGO_MODEL_CONCURRENCY", int, 8)
+        deadline = _number(env, "CORRIGO_MODEL_DEADLINE", float, 300.0)
+        if concurrency < 1 or deadline <= 0:
+            raise ConfigError(
+                "CORRIGO_MODEL_CONCURRENCY must be at least 1 and CORRIGO_MODEL_DEADLINE above 0"
+            )
         return cls(
             home=_default_home(env),
             store_url=env.get("CORRIGO_STORE") or None,
@@ -44,6 +88,11 @@ class Settings:
             sandbox=env.get("CORRIGO_SANDBOX") or "process",
             base_url=env.get("OPENAI_BASE_URL") or None,
             api_key=env.get("OPENAI_API_KEY") or None,
+            model_retries=_number(env, "CORRIGO_MODEL_RETRIES", int, 4),
+            model_deadline=deadline,
+            model_backoff=_number(env, "CORRIGO_MODEL_BACKOFF", float, 0.5),
+            model_concurrency=concurrency,
+            local_cache_mb=_number(env, "CORRIGO_LOCAL_CACHE_MB", int, 512),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

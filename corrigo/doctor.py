@@ -51,8 +51,8 @@ async def _sandbox(settings: Settings) -> Check:
 
 
 async def _models(settings: Settings, model: str | None) -> list[Check]:
-    from corrigo.local_models import CATALOGUE, llama_available, model_path
     from corrigo.models import build_models, check_models, resolve_specs
+    from corrigo.models.local import CATALOGUE, llama_available, model_path
 
     installed = [n for n in CATALOGUE if model_path(n, settings).exists()]
     local = Check(

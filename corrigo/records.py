@@ -67,6 +67,11 @@ class Candidate(Record):
     round: int
     step_seq: int | None = None
     extracted: bool = True
+    # The key of the step that produced it (unique within a run), the candidate it was
+    # revised from, and what made it ("solver", "refiner", "sample", ...).
+    key: str = ""
+    parent: str | None = None
+    origin: str = ""
 
 
 ExecStatus = Literal["passed", "failed", "error", "timeout", "resource_exceeded", "sandbox_error"]
@@ -139,6 +144,15 @@ class Step(Record):
     candidate: Candidate | None = None
     verdict: Verdict | None = None
     error: str | None = None
+    # A stable identity within the run ("r2.refine", "r1.sample3", "score.hidden"): unique
+    # under parallel branches, the same in a replay; ``seq`` is only the storage order.
+    key: str = ""
+    # What the reply was: "empty", "refusal", "truncated", "no_code" (none: a normal reply).
+    flags: list[str] = Field(default_factory=list)
+    temperature: float | None = None
+    seed: int | None = None
+    # Ids of the lessons (reflection notes) put in this step's prompt.
+    lessons: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -147,6 +161,15 @@ class Budgets(Record):
     max_model_calls: int = Field(default=50, ge=1)
     max_tokens: int = Field(default=200_000, ge=1)
     max_seconds: float = Field(default=1800.0, gt=0)
+    max_sandbox_seconds: float = Field(default=600.0, gt=0)
+
+
+class Sampling(Record):
+    """How one role samples: recorded in the run spec so a run can be repeated."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    max_tokens: int | None = None
 
 
 class Limits(Record):
@@ -167,6 +190,7 @@ class RunSpec(Record):
     strategy: str = "refine"
     params: dict[str, Any] = Field(default_factory=dict)
     roles: dict[str, str] = Field(default_factory=dict)
+    sampling: dict[str, Sampling] = Field(default_factory=dict)
     budgets: Budgets = Field(default_factory=Budgets)
     limits: Limits = Field(default_factory=Limits)
     sandbox: str = "process"
@@ -201,6 +225,14 @@ class Outcome(Record):
     first_round_hidden_passed: bool | None = None
     totals: Totals = Field(default_factory=Totals)
     error: str | None = None
+    # Tests the model wrote for itself: how many were kept, how many were dropped (they did
+    # not compile), and whether the returned candidate passes all kept ones (None: none
+    # were generated). Against ``hidden_passed`` this gives their false-positive and
+    # false-negative rates.
+    generated_tests: int = 0
+    generated_dropped: int = 0
+    generated_passed: bool | None = None
+    strategy: str = ""
 
 
 RunStatus = Literal["running", "finished"]
@@ -227,3 +259,22 @@ class Reflection(Record):
     uses: int = 0
     helped: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class BenchSpec(Record):
+    """A grid of runs: every task of ``suite`` × every strategy × every model."""
+
+    id: str = Field(default_factory=lambda: new_id("bench_"))
+    suite: str
+    strategies: list[str]
+    models: list[str]
+    limit: int | None = None
+    max_rounds: int = 3
+    params: dict[str, Any] = Field(default_factory=dict)
+    sandbox: str = "process"
+    corrigo_version: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def cell_batch(self, strategy: str, model: str) -> str:
+        """The batch id of one cell's runs: how a cell's finished tasks are found again."""
+        return f"{self.id}/{strategy}/{model}"

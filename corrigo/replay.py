@@ -8,13 +8,13 @@ a scratch in-memory store and are compared with the recorded ones step by step.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from corrigo.errors import ModelCallFailed, SandboxError, ScriptExhausted
-from corrigo.models import ChatModel, Reply
+from corrigo.errors import SandboxError, ScriptExhausted
+from corrigo.graphs.context import StepLog
+from corrigo.models import ROLES, ChatModel, Reply
 from corrigo.records import ExecResult, Limits, Message, Step, TestCase
 from corrigo.runner import StoredRun, execute
 from corrigo.sandbox.base import Sandbox, get_sandbox
@@ -22,35 +22,29 @@ from corrigo.storage.sql import SQLStore
 
 
 class ReplayModel(ChatModel):
-    """Serves one role's recorded replies in order; never calls a model."""
+    """Stands in for every model in a replay: each model step is served from the record
+    by its key, so being called at all means the replay took a path the run did not."""
 
-    def __init__(self, run_id: str, role: str, steps: Sequence[Step]) -> None:
+    def __init__(self, run_id: str) -> None:
         self.spec = f"replay:{run_id}"
-        self.role = role
-        self._queue = deque(s for s in steps if s.kind == "model" and s.role == role)
-        self.served = 0
 
-    async def complete(self, messages: Sequence[Message], *, role: str, task_id: str) -> Reply:
-        if not self._queue:
-            raise ScriptExhausted(f"the recorded run has no further {role} reply")
-        step = self._queue.popleft()
-        self.served += 1
-        if step.error is not None:
-            raise ModelCallFailed(step.error)
-        return Reply(text=step.output or "", usage=step.usage, model=step.model or self.spec)
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        role: str,
+        task_id: str,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> Reply:
+        raise ScriptExhausted(f"the recorded run has no {role} reply for this step")
 
 
 class ReplaySandbox(Sandbox):
-    """Serves the recorded execution results in order; runs nothing."""
+    """Stands in for the sandbox in an exact replay: results come from the record."""
 
     name = "replay"
-
-    def __init__(self, steps: Sequence[Step]) -> None:
-        self._queue = deque(
-            s.verdict.evidence
-            for s in steps
-            if s.kind == "exec" and s.verdict and s.verdict.evidence
-        )
 
     async def start(self) -> None:
         return None
@@ -67,9 +61,7 @@ class ReplaySandbox(Sandbox):
         preamble: str = "",
         entry_point: str = "",
     ) -> ExecResult:
-        if not self._queue:
-            raise SandboxError("the recorded run has no further execution result")
-        return self._queue.popleft()
+        raise SandboxError("the recorded run has no execution result for this step")
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
         raise SandboxError("exec is not recorded in runs")
@@ -100,7 +92,9 @@ class ReplayReport:
 
 
 def _comparable(step: Step, with_timing: bool) -> dict[str, Any]:
-    data = step.model_dump(exclude={"run_id", "created_at", "usage"})
+    data = step.model_dump(exclude={"run_id", "seq", "created_at", "usage"})
+    if data.get("candidate"):
+        data["candidate"].pop("step_seq", None)
     verdict = data.get("verdict")
     if verdict and verdict.get("evidence") and not with_timing:
         evidence = verdict["evidence"]
@@ -114,10 +108,11 @@ def _comparable(step: Step, with_timing: bool) -> dict[str, Any]:
 def compare_steps(
     recorded: Sequence[Step], replayed: Sequence[Step], exact: bool
 ) -> list[StepMatch]:
+    """Steps are matched by key (their identity within a run), not by storage order."""
     matches = []
-    by_seq = {s.seq: s for s in replayed}
+    by_key = {s.key or f"#{s.seq}": s for s in replayed}
     for old in recorded:
-        new = by_seq.pop(old.seq, None)
+        new = by_key.pop(old.key or f"#{old.seq}", None)
         if new is None:
             matches.append(StepMatch(old.seq, old.role, old.node, False, "not reached in replay"))
             continue
@@ -129,34 +124,35 @@ def compare_steps(
             matches.append(
                 StepMatch(old.seq, old.role, old.node, False, "differs in " + ", ".join(fields))
             )
-    for new in by_seq.values():
+    for new in by_key.values():
         matches.append(StepMatch(new.seq, new.role, new.node, False, "extra step in replay"))
     return sorted(matches, key=lambda m: m.seq)
 
 
 async def replay_run(stored: StoredRun, *, reverify: bool = False) -> ReplayReport:
-    """Re-execute ``stored`` with recorded replies; report whether every step matched."""
+    """Re-execute ``stored`` from its records; report whether every step matched.
+
+    Model replies always come from the record (no model is called). Execution results
+    come from the record too (``exact``), or from running the candidates again in a real
+    sandbox (``reverify``)."""
     record, steps = stored.record, stored.steps
     spec = record.spec
-    models = {role: ReplayModel(record.id, role, steps) for role in spec.roles}
-    sandbox: Sandbox = get_sandbox(spec.sandbox) if reverify else ReplaySandbox(steps)
+    model = ReplayModel(record.id)
+    models = {role: model for role in ROLES}
+    sandbox: Sandbox = get_sandbox(spec.sandbox) if reverify else ReplaySandbox()
+    prior = {s.key: s for s in steps if s.key}
     async with SQLStore("sqlite://") as scratch, sandbox:
-        await execute(
-            spec,
-            roles=models,
-            sandbox=sandbox,
-            store=scratch,
-            run_id=record.id,
-        )
+        log = StepLog(scratch, record.id, prior=prior, reuse_exec=not reverify)
+        await execute(spec, roles=models, sandbox=sandbox, store=scratch, run_id=record.id, log=log)
         replayed = await scratch.get_steps(record.id)
         final = await scratch.get_run(record.id)
-    report = ReplayReport(
+    served = sum(1 for s in replayed if s.kind == "model" and s.key in prior)
+    return ReplayReport(
         run_id=record.id,
         mode="reverify" if reverify else "exact",
         steps=compare_steps(steps, replayed, exact=not reverify),
-        replies_served=sum(m.served for m in models.values()),
+        replies_served=served,
         model_calls=0,
         stop_reason=final.outcome.stop_reason if final.outcome else "",
         recorded_stop_reason=record.outcome.stop_reason if record.outcome else "",
     )
-    return report

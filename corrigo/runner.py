@@ -17,9 +17,10 @@ from typing import Any
 
 from corrigo.config import Settings
 from corrigo.errors import RunNotFound, SandboxError, StoreError
-from corrigo.graphs.refine import recursion_limit
-from corrigo.graphs.registry import get_strategy
-from corrigo.graphs.state import LoopState, initial_state
+from corrigo.graphs.context import RunContext, StepLog
+from corrigo.graphs.policies import best_attempt, first_attempt
+from corrigo.graphs.registry import get_strategy, parse_strategy
+from corrigo.graphs.state import LoopState, Spend, initial_state
 from corrigo.models import ChatModel, build_models, check_models, resolve_specs
 from corrigo.records import (
     Budgets,
@@ -27,6 +28,7 @@ from corrigo.records import (
     Outcome,
     RunRecord,
     RunSpec,
+    Sampling,
     Step,
     Task,
     Totals,
@@ -35,36 +37,51 @@ from corrigo.records import (
 from corrigo.sandbox.base import Sandbox, get_sandbox
 from corrigo.storage.base import TrajectoryStore, open_store, redact_url
 
+# Every loop is bounded by the strategies' own budgets; this only stops a runaway graph.
+RECURSION_LIMIT = 10_000
+
 OutcomeCallback = Callable[[Outcome], None]
+#: ``on_event(task_id, event)``: ``{"event": "node", "node", "round"}`` as each node
+#: finishes, ``{"event": "step", "key", "role", "round"}`` as each step is stored.
+EventCallback = Callable[[str, dict[str, Any]], None]
 
 
-def outcome_from_state(state: LoopState, seconds: float) -> Outcome:
-    best, best_verdict = state.get("best"), state.get("best_verdict")
-    first_verdict = state.get("first_verdict")
+def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds: float) -> Outcome:
+    attempts = state.get("attempts") or []
+    best = best_attempt(attempts, state.get("outputs"))
+    first = first_attempt(attempts)
     hidden, first_hidden = state.get("hidden"), state.get("first_hidden")
+    has_hidden = bool(ctx.task.hidden_tests)
+    spend = state.get("spend") or Spend()
+    errors = state.get("errors") or []
+    generated = state.get("generated") or []
     return Outcome(
-        run_id=state["run_id"],
-        task_id=state["task"].id,
+        run_id=ctx.run_id,
+        task_id=ctx.task.id,
+        strategy=strategy,
         stop_reason=state.get("stop_reason") or "error",  # type: ignore[arg-type]
-        best=best,
+        best=best.candidate if best else None,
         rounds=state.get("round", 0),
-        first_round_score=first_verdict.score if first_verdict else 0.0,
-        first_round_passed=bool(first_verdict and first_verdict.passed),
-        visible_score=best_verdict.score if best_verdict else 0.0,
-        visible_passed=bool(best_verdict and best_verdict.passed),
-        hidden_score=hidden.score if hidden else (0.0 if state["task"].hidden_tests else None),
-        hidden_passed=hidden.passed if hidden else (False if state["task"].hidden_tests else None),
+        first_round_score=first.verdict.score if first else 0.0,
+        first_round_passed=bool(first and first.verdict.passed),
+        visible_score=best.verdict.score if best else 0.0,
+        visible_passed=bool(best and best.verdict.passed),
+        hidden_score=hidden.score if hidden else (0.0 if has_hidden else None),
+        hidden_passed=hidden.passed if hidden else (False if has_hidden else None),
         first_round_hidden_passed=(
-            first_hidden.passed if first_hidden else (False if state["task"].hidden_tests else None)
+            first_hidden.passed if first_hidden else (False if has_hidden else None)
         ),
         totals=Totals(
-            model_calls=state.get("calls", 0),
-            tokens_in=state.get("tokens_in", 0),
-            tokens_out=state.get("tokens_out", 0),
+            model_calls=spend.calls,
+            tokens_in=spend.tokens_in,
+            tokens_out=spend.tokens_out,
             seconds=seconds,
-            sandbox_seconds=state.get("sandbox_seconds", 0.0),
+            sandbox_seconds=spend.sandbox_seconds,
         ),
-        error=state.get("error"),
+        error=errors[0] if errors else None,
+        generated_tests=len(generated),
+        generated_dropped=state.get("generated_dropped", 0),
+        generated_passed=best.generated_passed if best and generated else None,
     )
 
 
@@ -75,30 +92,68 @@ async def execute(
     sandbox: Sandbox,
     store: TrajectoryStore,
     run_id: str | None = None,
+    log: StepLog | None = None,
+    on_event: EventCallback | None = None,
 ) -> Outcome:
-    """Run one task through its strategy's graph, storing every step and the outcome."""
-    builder = get_strategy(spec.strategy)
-    graph = builder(roles, sandbox, store, spec.budgets, limits=spec.limits, **spec.params)
-    compiled = graph.compile()
+    """Run one task through its strategy's graph, storing every step and the outcome.
+
+    ``log`` lets replay and resume hand in steps recorded earlier (see StepLog)."""
+    strategy = get_strategy(spec.strategy)
+    params = strategy.resolve(spec.params)
+    compiled = strategy.build().compile()
     record = await store.create_run(spec, run_id)
     started = time.time()
-    state = initial_state(record.id, spec.task, started)
-    rounds = int(spec.params.get("max_rounds") or spec.budgets.max_rounds)
+    if log is None:
+        log = StepLog(store, record.id)
+    else:
+        log.store, log.run_id = store, record.id
+    ctx = RunContext(
+        run_id=record.id,
+        task=spec.task,
+        roles=roles,
+        sandbox=sandbox,
+        log=log,
+        budgets=spec.budgets,
+        limits=spec.limits,
+        params=params,
+        sampling=spec.sampling,
+        started=started,
+    )
+    final: LoopState = initial_state()
     try:
-        final: LoopState = await compiled.ainvoke(  # type: ignore[assignment]
-            state, config={"recursion_limit": recursion_limit(rounds)}
-        )
+        async for mode, chunk in compiled.astream(
+            initial_state(),
+            context=ctx,
+            stream_mode=["values", "updates", "custom"],
+            config={"recursion_limit": RECURSION_LIMIT},
+        ):
+            if mode == "values":
+                final = chunk  # type: ignore[assignment]
+            elif on_event is not None and mode == "updates":
+                for node in chunk:
+                    on_event(
+                        spec.task.id,
+                        {"event": "node", "node": node, "round": final.get("round", 0)},
+                    )
+            elif on_event is not None and mode == "custom":
+                on_event(spec.task.id, dict(chunk))  # type: ignore[arg-type]
     except asyncio.CancelledError:
-        outcome = Outcome(run_id=record.id, task_id=spec.task.id, stop_reason="cancelled")
+        outcome = Outcome(
+            run_id=record.id, task_id=spec.task.id, stop_reason="cancelled", strategy=spec.strategy
+        )
         await asyncio.shield(store.finish_run(record.id, outcome))
         raise
     except (SandboxError, StoreError) as exc:
         outcome = Outcome(
-            run_id=record.id, task_id=spec.task.id, stop_reason="error", error=str(exc)
+            run_id=record.id,
+            task_id=spec.task.id,
+            stop_reason="error",
+            error=str(exc),
+            strategy=spec.strategy,
         )
         await store.finish_run(record.id, outcome)
         return outcome
-    outcome = outcome_from_state(final, time.time() - started)
+    outcome = outcome_from_state(final, ctx, spec.strategy, time.time() - started)
     await store.finish_run(record.id, outcome)
     return outcome
 
@@ -127,6 +182,8 @@ async def run(
     strategy: str = "refine",
     model: str | None = None,
     roles: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Sampling] | None = None,
     max_rounds: int = 3,
     budgets: Budgets | None = None,
     limits: Limits | None = None,
@@ -136,8 +193,11 @@ async def run(
     concurrency: int = 2,
     batch_id: str | None = None,
     on_outcome: OutcomeCallback | None = None,
+    on_event: EventCallback | None = None,
 ) -> list[Outcome]:
-    """Run ``tasks`` (a selector such as ``"humaneval[:5]"`` or Task records).
+    """Run ``tasks`` (a selector such as ``"humaneval[:5]"`` or Task records) through
+    ``strategy`` (a name, optionally with parameters: ``"best_of_n(n=5)"``; ``params``
+    add to them).
 
     Raises a :class:`~corrigo.errors.CorrigoError` subclass for bad input before
     anything is stored.
@@ -146,7 +206,9 @@ async def run(
 
     settings = settings or Settings.from_env()
     task_list = load_tasks(tasks) if isinstance(tasks, str) else list(tasks)
-    get_strategy(strategy)
+    chosen, named = parse_strategy(strategy)
+    run_params = {**named, **dict(params or {}), "max_rounds": max_rounds}
+    chosen.resolve(run_params)
     specs = resolve_specs(model, roles, settings)
     models = build_models(specs, settings)
     await check_models(models)
@@ -166,9 +228,10 @@ async def run(
         async def one(task: Task) -> Outcome:
             spec = RunSpec(
                 task=task,
-                strategy=strategy,
-                params={"max_rounds": max_rounds},
+                strategy=chosen.name,
+                params=run_params,
                 roles=dict(specs),
+                sampling=dict(sampling or {}),
                 budgets=budgets,
                 limits=limits,
                 sandbox=sandbox_name,
@@ -177,7 +240,9 @@ async def run(
                 batch_id=batch,
             )
             async with gate:
-                outcome = await execute(spec, roles=models, sandbox=box, store=the_store)
+                outcome = await execute(
+                    spec, roles=models, sandbox=box, store=the_store, on_event=on_event
+                )
             if on_outcome is not None:
                 on_outcome(outcome)
             return outcome

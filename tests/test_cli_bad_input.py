@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ def script(tmp_path: Path) -> Path:
     return write_script(tmp_path / "s.yaml", {"replies": {"solver": [fenced("def f(): pass")]}})
 
 
-def _assert_clean_failure(done, home: Path, needle: str) -> None:  # type: ignore[no-untyped-def]
+def _assert_clean_failure(done: subprocess.CompletedProcess[str], home: Path, needle: str) -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -52,7 +53,11 @@ def test_unknown_strategy(tmp_path: Path, script: Path) -> None:
         f"scripted:{script}",
         home=home,
     )
-    _assert_clean_failure(done, home, "unknown strategy 'telepathy' (known: refine)")
+    _assert_clean_failure(
+        done,
+        home,
+        "unknown strategy 'telepathy' (known: single, refine, self_debug, reflexion, best_of_n, multi_agent, tree_search)",
+    )
 
 
 def test_unknown_model_provider(tmp_path: Path) -> None:
@@ -127,3 +132,25 @@ def test_unknown_command_option_is_a_usage_error(tmp_path: Path) -> None:
     done = corrigo("run", "humaneval[:1]", "--no-such-flag", home=tmp_path / "home")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"entry_point": "add numbers"}, "entry_point is not a Python identifier ('add numbers')"),
+        (
+            {"hidden_tests": [{"name": "big", "code": "assert f(1 == 1"}]},
+            "a hidden test does not compile (test 'big', line 1: '(' was never closed)",
+        ),
+    ],
+)
+def test_task_that_cannot_run(
+    tmp_path: Path, script: Path, fields: dict[str, object], needle: str
+) -> None:
+    home = tmp_path / "home"
+    tasks = tmp_path / "tasks.jsonl"
+    good = {"id": "a", "prompt": "p", "entry_point": "f", "visible_tests": ["assert f() is None"]}
+    tasks.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "b", **fields}) + "\n")
+    done = corrigo("run", f"jsonl:{tasks}", "--model", f"scripted:{script}", home=home)
+    assert not (home / "corrigo.db").exists()  # checked before a store was opened
+    _assert_clean_failure(done, home, f"{tasks}:2: {needle}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from corrigo.tasks import load_tasks
 from corrigo.tasks.humaneval import broken_solution, problem
 from tests.helpers import corrigo, fenced, write_script
 
@@ -42,7 +43,11 @@ def test_canonical_solutions_pass_all_164_hidden(tmp_path: Path) -> None:
     outcomes = _run_all(tmp_path, broken=False)
     assert sum(1 for o in outcomes if o["hidden_passed"]) == 164
     assert all(o["stop_reason"] == "verified" for o in outcomes)
-    assert all(o["totals"]["model_calls"] == 1 for o in outcomes)
+    # One solver call each; a task without docstring examples also asks the test
+    # designer (unscripted here, so that call fails and the run goes on without tests).
+    untested = {t.id for t in load_tasks("humaneval") if not t.visible_tests}
+    for o in outcomes:
+        assert o["totals"]["model_calls"] == (2 if o["task_id"] in untested else 1), o
 
 
 def test_broken_variants_pass_none(tmp_path: Path) -> None:

@@ -17,7 +17,12 @@ SECRET = "sk-test-do-not-store-4242"
 
 def _settings(tmp_path: Path, url: str) -> Settings:
     return Settings.from_env(
-        {"CORRIGO_HOME": str(tmp_path / "home"), "OPENAI_BASE_URL": url, "OPENAI_API_KEY": SECRET}
+        {
+            "CORRIGO_HOME": str(tmp_path / "home"),
+            "OPENAI_BASE_URL": url,
+            "OPENAI_API_KEY": SECRET,
+            "CORRIGO_MODEL_BACKOFF": "0.01",  # 500s are retried; keep the waits short
+        }
     )
 
 

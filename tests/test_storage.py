@@ -49,3 +49,23 @@ async def test_undecodable_record_fails_loudly(tmp_path: Path) -> None:
     async with open_store(url) as store:
         with pytest.raises(StoreError, match="cannot be decoded"):
             await store.get_run(run.id)
+
+
+async def test_bench_survives_reopening_and_undecodable_bench_fails_loudly(tmp_path: Path) -> None:
+    import sqlite3
+
+    from corrigo.records import BenchSpec
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    spec = BenchSpec(suite="humaneval[:3]", strategies=["refine"], models=["scripted:x.yaml"])
+    async with open_store(url) as store:
+        await store.save_bench(spec)
+    async with open_store(url) as store:
+        assert await store.get_bench("last") == spec
+    db = sqlite3.connect(tmp_path / "store.db")
+    db.execute("update corrigo_benches set record = ?", ('{"schema_version": 1, "id": 7}',))
+    db.commit()
+    db.close()
+    async with open_store(url) as store:
+        with pytest.raises(StoreError, match="cannot be decoded"):
+            await store.get_bench(spec.id)

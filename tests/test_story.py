@@ -129,14 +129,14 @@ async def test_best_candidate_kept_when_refiner_makes_it_worse(
     assert "no Python code" in verdict_after.verdict.feedback
 
 
-async def test_repeated_candidate_stops_with_no_progress(
+async def test_repeated_candidate_gets_a_fresh_sample_then_stops_with_no_progress(
     tmp_path: Path, settings: Settings
 ) -> None:
     script = write_script(
         tmp_path / "same.yaml",
         {
             "replies": {
-                "solver": [fenced(BUGGY)],
+                "solver": [fenced(BUGGY), fenced(BUGGY)],
                 "reviewer": ["Ties are broken wrongly."],
                 "refiner": [fenced(BUGGY)],
             }
@@ -146,7 +146,15 @@ async def test_repeated_candidate_stops_with_no_progress(
         "humaneval:HumanEval/12", model=f"scripted:{script}", settings=settings, max_rounds=5
     )
     assert outcome.stop_reason == "no_progress"
-    assert outcome.totals.model_calls == 3
+    assert outcome.totals.model_calls == 4
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    nodes = [s.node for s in stored.steps if s.kind == "model"]
+    assert nodes == ["solver", "review", "refine", "fresh"]
+    fresh = next(s for s in stored.steps if s.node == "fresh")
+    # The fresh sample is drawn at temperature and told which tests failed before.
+    assert fresh.temperature is not None and fresh.temperature > 0
+    assert "returned 'c', expected 'a'" in fresh.messages[-1].content
+    assert BUGGY.strip() not in fresh.messages[-1].content
 
 
 async def test_script_running_out_is_an_error_stop(tmp_path: Path, settings: Settings) -> None:

@@ -1,16 +1,30 @@
-"""The refiner: revises a candidate using the visible test results and the critique."""
+"""The refiner: revises a candidate from its test results — with a reviewer's critique
+(``refine``), or from the execution details alone (``self_debug``)."""
 
 from __future__ import annotations
 
 from corrigo.agents.base import render
-from corrigo.records import Candidate, Message, Review, Task
+from corrigo.records import Candidate, Message, Task, Verdict
 
 
-def refiner_messages(task: Task, candidate: Candidate, review: Review) -> list[Message]:
+def refiner_messages(
+    task: Task, candidate: Candidate, verdict: Verdict, critique: str
+) -> list[Message]:
     return render(
         "refiner",
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
-        feedback=review.verdict.feedback,
-        critique=review.critique.strip() or "(no diagnosis given)",
+        feedback=verdict.feedback,
+        critique=critique.strip() or "(no diagnosis given)",
+    )
+
+
+def debugger_messages(task: Task, candidate: Candidate, verdict: Verdict) -> list[Message]:
+    """Each failing test's call, expected and actual value or error and the line that
+    raised it (all in the verdict's feedback), with the code: Self-Debugging's feedback."""
+    return render(
+        "debugger",
+        prompt=task.prompt.strip(),
+        code=candidate.code or "(no code was given)",
+        feedback=verdict.feedback,
     )

@@ -1,9 +1,16 @@
-"""The reviewer: explains, from visible test results only, why a candidate fails."""
+"""The reviewer: explains, from visible test results only, why a candidate fails; and,
+with several candidates, ranks them and names the fault of the most promising."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from corrigo.agents.base import render
 from corrigo.records import Candidate, Message, Task, Verdict
+
+_BEST = re.compile(r"BEST\s*[:#-]?\s*(?:candidate\s*)?#?(\d+)", re.IGNORECASE)
+_FAULT = re.compile(r"FAULT\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 
 def reviewer_messages(task: Task, candidate: Candidate, verdict: Verdict) -> list[Message]:
@@ -13,3 +20,23 @@ def reviewer_messages(task: Task, candidate: Candidate, verdict: Verdict) -> lis
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
     )
+
+
+def ranker_messages(task: Task, entries: Sequence[tuple[Candidate, Verdict]]) -> list[Message]:
+    blocks = []
+    for number, (candidate, verdict) in enumerate(entries, 1):
+        blocks.append(
+            f"Candidate {number}:\n```python\n{candidate.code or '(no code)'}\n```\n"
+            f"Test results:\n{verdict.feedback}"
+        )
+    return render("ranker", prompt=task.prompt.strip(), candidates="\n\n".join(blocks))
+
+
+def parse_ranking(reply: str, count: int) -> tuple[int | None, str]:
+    """(index of the chosen candidate or None, the fault it names) from a ranker reply."""
+    match = _BEST.search(reply)
+    choice = int(match[1]) - 1 if match else None
+    if choice is not None and not 0 <= choice < count:
+        choice = None
+    fault = _FAULT.search(reply)
+    return choice, (fault[1].strip() if fault else reply.strip())

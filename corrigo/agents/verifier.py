@@ -1,22 +1,30 @@
 """The verifier: grounds a candidate by running it against tests in the sandbox.
 
-Visible tests produce a verdict whose feedback goes to the next round. Hidden tests
-only score: their verdict carries no feedback text, so nothing from them can reach a
-prompt even by mistake.
+Visible tests (and tests the model generated for itself, when a strategy uses them)
+produce a verdict whose feedback goes to the next round. Hidden tests only score: their
+verdict carries no feedback text, so nothing from them can reach a prompt even by
+mistake. Probes run the entry point on inputs and report what came back, so
+candidates can be grouped by their outputs.
 """
 
 from __future__ import annotations
 
+import re
+
 from corrigo.agents.extract import assemble_program
-from corrigo.records import Candidate, ExecResult, Limits, Task, TestCase, Verdict
+from corrigo.records import Candidate, ExecResult, Limits, Task, TestCase, TestResult, Verdict
 from corrigo.sandbox.base import Sandbox
 
 NO_CODE_FEEDBACK = (
     "Your reply contained no Python code, so nothing could be tested. Reply with the "
     "complete function in one ```python code block."
 )
+GENERATED = "generated "
+PROBE = "probe "
+_OUT = "AssertionError: OUT "
 _MAX_LISTED = 8
 _MAX_CHARS = 3000
+_WHERE = re.compile(r" \(line (\d+) of candidate\)$")
 
 
 def visible_tests(task: Task) -> list[TestCase]:
@@ -35,14 +43,38 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def feedback_text(result: ExecResult) -> str:
-    total = len(result.tests)
-    failed = [t for t in result.tests if not t.passed]
+def _source_line(program: str, message: str) -> str:
+    """`` — at line N: <code>`` when the message points into the candidate's program."""
+    match = _WHERE.search(message)
+    if not match or not program:
+        return ""
+    lines = program.splitlines()
+    number = int(match[1])
+    if 1 <= number <= len(lines):
+        return f"\n    at line {number}: {lines[number - 1].strip()}"
+    return ""
+
+
+def feedback_text(result: ExecResult, program: str = "", visible: int | None = None) -> str:
+    """What failed, for the next round: each failing test with its call, the value it
+    returned and the one expected, or the error and the candidate's line that raised it.
+    The first ``visible`` tests are the task's (default: all); failures of the
+    generated tests after them are marked: those tests may themselves be wrong."""
+    tests = result.tests
+    failed = [t for t in tests if not t.passed]
     if not failed and result.status == "passed":
-        return f"All {total} visible tests passed."
-    lines = [f"{len(failed)} of {total} visible tests failed (status: {result.status})."]
+        return f"All {len(tests)} tests passed."
+    own = tests if visible is None else tests[:visible]
+    own_failed = sum(1 for t in own if not t.passed)
+    lines = [f"{own_failed} of {len(own)} visible tests failed (status: {result.status})."]
+    generated_failed = len(failed) - own_failed
+    if generated_failed:
+        lines[0] += (
+            f" {generated_failed} of {len(tests) - len(own)} generated tests failed"
+            " (generated tests were written without seeing the answer and may be wrong)."
+        )
     for test in failed[:_MAX_LISTED]:
-        lines.append(f"- {test.name}: {test.message}")
+        lines.append(f"- {test.name}: {test.message}{_source_line(program, test.message)}")
     if len(failed) > _MAX_LISTED:
         lines.append(f"- … and {len(failed) - _MAX_LISTED} more")
     if result.stdout.strip():
@@ -53,26 +85,72 @@ def feedback_text(result: ExecResult) -> str:
     return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS] + "\n[feedback truncated]"
 
 
-async def verify(
-    sandbox: Sandbox, task: Task, candidate: Candidate, limits: Limits, *, hidden: bool = False
+def split_generated(verdict: Verdict, visible: int) -> tuple[float | None, bool | None]:
+    """The score of the tests after the first ``visible`` (the generated ones) and
+    whether all passed (None, None: there were none)."""
+    if verdict.evidence is None:
+        return None, None
+    mine = verdict.evidence.tests[visible:]
+    if not mine:
+        return None, None
+    passed = sum(1 for t in mine if t.passed)
+    return passed / len(mine), passed == len(mine)
+
+
+async def check_candidate(
+    sandbox: Sandbox,
+    task: Task,
+    candidate: Candidate,
+    limits: Limits,
+    *,
+    generated: list[TestCase] | None = None,
+    hidden: bool = False,
 ) -> Verdict:
-    tests = list(task.hidden_tests) if hidden else visible_tests(task)
+    """The verdict on ``candidate``: ``score`` and ``passed`` count the visible (or hidden)
+    tests only; generated tests ride along in the evidence and the feedback."""
+    base = list(task.hidden_tests) if hidden else visible_tests(task)
+    tests = base if hidden else [*base, *(generated or [])]
     if not candidate.extracted:
         return Verdict(passed=False, score=0.0, feedback="" if hidden else NO_CODE_FEEDBACK)
     if not tests:
         return Verdict(passed=False, score=0.0, feedback="")
+    program = assemble_program(task, candidate.code)
     result = await sandbox.run_tests(
-        assemble_program(task, candidate.code),
-        tests,
-        limits,
-        preamble=task.preamble,
-        entry_point=task.entry_point,
+        program, tests, limits, preamble=task.preamble, entry_point=task.entry_point
     )
-    score = result.passed_count / len(tests)
-    passed = result.status == "passed" and result.passed_count == len(tests)
+    own = result.tests[: len(base)]
+    score = sum(1 for t in own if t.passed) / len(base)
+    passed = len(own) == len(base) and all(t.passed for t in own)
     return Verdict(
         passed=passed,
         score=score,
-        feedback="" if hidden else feedback_text(result),
+        feedback="" if hidden else feedback_text(result, program, len(base)),
         evidence=result,
     )
+
+
+async def verify(
+    sandbox: Sandbox, task: Task, candidate: Candidate, limits: Limits, *, hidden: bool = False
+) -> Verdict:
+    """Visible (or hidden) tests only: what a single check needs."""
+    return await check_candidate(sandbox, task, candidate, limits, hidden=hidden)
+
+
+def probe_test(index: int, call: str) -> TestCase:
+    """A test that reports what ``call`` returned (computed on the tester's side)."""
+    return TestCase(
+        name=f"{PROBE}{index + 1}: {call}",
+        code=f"_out = {call}\nraise AssertionError('OUT ' + repr(_out)[:400])\n",
+    )
+
+
+def probe_outputs(results: list[TestResult]) -> list[str]:
+    """One comparable signature per probe: the value's repr, or the exception's type."""
+    out = []
+    for result in results:
+        message = result.message
+        if message.startswith(_OUT):
+            out.append(message[len(_OUT) :])
+        else:
+            out.append("!" + message.split(":", 1)[0])
+    return out

@@ -42,7 +42,7 @@ def settings_for(store: str | None = None, home: Path | None = None, **more: obj
 
 def _register() -> None:
     # Importing the command modules attaches their commands to ``app``.
-    from corrigo.cli import doctor, models, replay, run, runs, sandbox  # noqa: F401
+    from corrigo.cli import bench, doctor, models, replay, run, runs, sandbox  # noqa: F401
 
 
 _register()

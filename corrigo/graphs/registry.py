@@ -1,33 +1,88 @@
-"""Strategies by name, so the CLI, the bench and services find the same builders."""
+"""Strategies by name, so the CLI, the bench and services find the same builders.
+
+A strategy owns its graph builder, the roles it uses and its parameters (with their
+defaults). A strategy may be named with parameters: ``best_of_n(n=5,agree=3)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from langgraph.graph import StateGraph
 
 from corrigo.errors import UnknownStrategy
 
-Builder = Callable[..., StateGraph]
+#: Parameters every strategy takes.
+COMMON_PARAMS: dict[str, Any] = {
+    "max_rounds": None,  # rounds at most (default: the budgets' max_rounds)
+    "tests": "auto",  # generated tests: auto (when a task has no visible tests), always, never
+    "test_count": 8,
+    "fresh": True,  # a fresh sample instead of stopping after a round with nothing new
+    "max_stale": 2,
+    "temperature": 0.8,  # for samples, fresh attempts and expansions
+}
 
 
-def _refine() -> Builder:
-    from corrigo.graphs.refine import build_refine
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    build: Callable[[], StateGraph[Any, Any, Any, Any]]
+    roles: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
 
-    return build_refine
+    @property
+    def doc(self) -> str:
+        module = importlib.import_module(f"corrigo.graphs.strategies.{self.name}")
+        return (module.__doc__ or "").strip()
+
+    def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``given``; unknown parameters are a UsageError."""
+        known = {**COMMON_PARAMS, **self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise UnknownStrategy(
+                f"strategy {self.name!r} has no parameter(s) {unknown} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return {k: v for k, v in {**known, **given}.items() if v is not None}
 
 
-STRATEGIES: dict[str, Callable[[], Builder]] = {"refine": _refine}
+NAMES = ("single", "refine", "self_debug", "reflexion", "best_of_n", "multi_agent", "tree_search")
+_SPEC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
-def get_strategy(name: str) -> Builder:
-    """The builder for ``name``: ``build(roles, sandbox, store, budgets, **params)``."""
-    loader = STRATEGIES.get(name)
-    if loader is None:
-        known = ", ".join(sorted(STRATEGIES))
-        raise UnknownStrategy(f"unknown strategy {name!r} (known: {known})")
-    return loader()
+def get_strategy(name: str) -> Strategy:
+    if name not in NAMES:
+        raise UnknownStrategy(f"unknown strategy {name!r} (known: {', '.join(NAMES)})")
+    module = importlib.import_module(f"corrigo.graphs.strategies.{name}")
+    strategy: Strategy = module.STRATEGY
+    return strategy
 
 
 def strategy_names() -> list[str]:
-    return sorted(STRATEGIES)
+    return list(NAMES)
+
+
+def parse_strategy(text: str) -> tuple[Strategy, dict[str, Any]]:
+    """``"best_of_n(n=5)"`` → (the strategy, ``{"n": 5}``); values are Python literals
+    (a bare word is a string)."""
+    match = _SPEC.match(text)
+    if not match:
+        raise UnknownStrategy(f"cannot read strategy {text!r}: use NAME or NAME(key=value,...)")
+    strategy = get_strategy(match[1])
+    params: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (match[2] or "").split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UnknownStrategy(f"cannot read strategy parameter {part!r} in {text!r}")
+        try:
+            params[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            params[key.strip()] = value.strip()
+    strategy.resolve(params)
+    return strategy, params

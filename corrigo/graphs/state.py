@@ -1,57 +1,123 @@
-"""The state a self-correction graph carries from node to node."""
+"""The state every strategy graph carries, with reducers for what branches add up.
+
+Parallel branches (``Send`` fan-out for samples and expansions) only write to fields
+with reducers: candidate lists grow, spending adds up, errors collect. Fields without
+a reducer are written by one node at a time.
+"""
 
 from __future__ import annotations
 
-from typing import TypedDict
+import operator
+from typing import Annotated, Any, TypedDict
 
-from corrigo.records import Candidate, Review, Task, Verdict
+from pydantic import BaseModel, ConfigDict
+
+from corrigo.records import Candidate, TestCase, Verdict
+
+
+class Spend(BaseModel):
+    """What a node spent; the ``spend`` channel sums them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    sandbox_seconds: float = 0.0
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            calls=self.calls + other.calls,
+            tokens_in=self.tokens_in + other.tokens_in,
+            tokens_out=self.tokens_out + other.tokens_out,
+            sandbox_seconds=self.sandbox_seconds + other.sandbox_seconds,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+class Attempt(BaseModel):
+    """A candidate and what the verifier found: visible tests, and generated ones if any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidate: Candidate
+    verdict: Verdict
+    generated_score: float | None = None
+    generated_passed: bool | None = None
+    repeat: bool = False
+
+
+def add_or_clear(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
+    """Append ``new``; ``None`` empties the list (the verifier takes what is pending)."""
+    if new is None:
+        return []
+    return [*(old or []), *new]
+
+
+def add_spend(old: Spend | None, new: Spend | None) -> Spend:
+    return (old or Spend()) + (new or Spend())
+
+
+def latest(old: int | None, new: int | None) -> int:
+    """Rounds only move forward, whichever branch reports them."""
+    return max(old or 0, new or 0)
+
+
+def merge_dict(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(old or {}), **(new or {})}
 
 
 class LoopState(TypedDict, total=False):
-    run_id: str
-    task: Task
-    seq: int  # last stored step's sequence number
-    round: int
-    candidate: Candidate | None
-    verdict: Verdict | None
-    review: Review | None
-    best: Candidate | None
-    best_verdict: Verdict | None
-    first: Candidate | None
-    first_verdict: Verdict | None
-    codes: list[str]
-    calls: int
-    tokens_in: int
-    tokens_out: int
-    started: float  # time.time() when the run began
-    sandbox_seconds: float
+    round: Annotated[int, latest]  # the latest round that proposed candidates
+    pending: Annotated[list[Candidate], add_or_clear]  # proposed, not yet verified
+    attempts: Annotated[list[Attempt], operator.add]  # every verified candidate, in order
+    spend: Annotated[Spend, add_spend]
+    errors: Annotated[list[str], operator.add]
+    generated: list[TestCase]  # tests the test designer wrote (feedback and votes)
+    generated_dropped: int
+    probes: list[str]  # calls of the entry point whose outputs are compared
+    outputs: Annotated[dict[str, list[str]], merge_dict]  # candidate key -> outputs on probes
+    notes: Annotated[list[str], operator.add]  # reflections written so far
+    critique: str | None  # the latest review
+    ranking: list[str]  # candidate keys, most promising first (multi_agent)
+    expanded: Annotated[list[str], operator.add]  # candidate keys already expanded
+    stale: int  # rounds in a row that brought nothing new
     stop_reason: str | None
-    error: str | None
+    best_key: str | None
     hidden: Verdict | None
     first_hidden: Verdict | None
 
 
-def initial_state(run_id: str, task: Task, started: float) -> LoopState:
+class Branch(TypedDict, total=False):
+    """What a ``Send`` hands one parallel branch: its round, its index, and for an
+    expansion the attempt it starts from."""
+
+    round: int
+    index: int
+    parent: Attempt
+
+
+def initial_state() -> LoopState:
     return LoopState(
-        run_id=run_id,
-        task=task,
-        seq=0,
         round=0,
-        candidate=None,
-        verdict=None,
-        review=None,
-        best=None,
-        best_verdict=None,
-        first=None,
-        first_verdict=None,
-        codes=[],
-        calls=0,
-        tokens_in=0,
-        tokens_out=0,
-        started=started,
-        sandbox_seconds=0.0,
+        pending=[],
+        attempts=[],
+        spend=Spend(),
+        errors=[],
+        generated=[],
+        generated_dropped=0,
+        probes=[],
+        outputs={},
+        notes=[],
+        critique=None,
+        ranking=[],
+        expanded=[],
+        stale=0,
         stop_reason=None,
-        error=None,
+        best_key=None,
         hidden=None,
         first_hidden=None,
     )

@@ -241,6 +241,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}) raised"
     where = ""
+    line = getattr(exc, "candidate_line", None)
+    if type(line) is int:
+        return f"{type(exc).__name__}: {str(exc)[:2000]} (line {line} of candidate)"
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename in ("<candidate>", "<test>"):
             where = f" (line {frame.lineno} of {frame.filename.strip('<>')})"
@@ -349,6 +352,10 @@ def candidate_main(calls: int, replies: int) -> None:
             reply: dict = {"value": encode(result)}
         except BaseException as exc:  # the candidate's own exceptions are answers, not crashes
             reply = {"raise": type(exc).__name__, "message": str(exc)[:2000]}
+            for tb_frame in reversed(traceback.extract_tb(exc.__traceback__)):
+                if tb_frame.filename == "<candidate>":  # where it raised, for feedback only
+                    reply["line"] = tb_frame.lineno
+                    break
         sys.stdout.flush()
         sys.stderr.flush()
         write_frame(replies, reply)
@@ -505,6 +512,9 @@ class Candidate:
         if isinstance(kind, type) and issubclass(kind, Exception):
             with contextlib.suppress(TypeError):
                 error = kind(message)
+        line = reply.get("line")
+        if type(line) is int:
+            error.candidate_line = line  # type: ignore[attr-defined]
         raise error
 
     def stop(self) -> dict:

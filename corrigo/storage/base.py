@@ -1,7 +1,8 @@
 """The trajectory store interface, and backends chosen by URL.
 
-A store holds runs (spec, status, outcome), their steps in order, and reflection
-notes. Every method is async; backends translate their own errors into
+A store holds runs (spec, status, outcome), their steps in order, reflection notes,
+and benches (the spec of a task × strategy × model grid; its runs are found by their
+cells' batch ids). Every method is async; backends translate their own errors into
 :class:`~corrigo.errors.StoreError` subclasses at this boundary.
 """
 
@@ -12,7 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from corrigo.errors import StoreUnavailable
-from corrigo.records import Outcome, Reflection, RunRecord, RunSpec, Step
+from corrigo.records import BenchSpec, Outcome, Reflection, RunRecord, RunSpec, Step
 
 
 class TrajectoryStore(ABC):
@@ -75,6 +76,21 @@ class TrajectoryStore(ABC):
         self, query: str = "", scope_key: str | None = None, limit: int = 5
     ) -> list[Reflection]:
         """Lessons whose text contains every word of ``query``, newest first."""
+
+    @abstractmethod
+    async def save_bench(self, spec: BenchSpec) -> None:
+        """Store a bench's spec; saving the same spec again is a no-op, another one an error."""
+
+    @abstractmethod
+    async def get_bench(self, bench_id: str) -> BenchSpec:
+        """The bench with this id, a unique prefix of 6+ characters, or ``"last"`` (the newest).
+
+        Raises RunNotFound when there is no such bench.
+        """
+
+    @abstractmethod
+    async def list_benches(self, limit: int = 50) -> list[BenchSpec]:
+        """Most recent benches first."""
 
 
 def redact_url(url: str) -> str:

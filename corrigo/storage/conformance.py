@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from corrigo.errors import RunNotFound, StoreError
-from corrigo.records import Outcome, Reflection, RunSpec, Step, Task, Usage
+from corrigo.records import BenchSpec, Outcome, Reflection, RunSpec, Step, Task, Usage
 from corrigo.storage.base import TrajectoryStore
 
 Check = Callable[[TrajectoryStore], Awaitable[None]]
@@ -122,6 +122,48 @@ async def check_concurrent_appends(store: TrajectoryStore) -> None:
     assert [s.seq for s in await store.get_steps(run.id)] == list(range(1, 41))
 
 
+async def check_benches(store: TrajectoryStore) -> None:
+    try:
+        await store.get_bench("last")
+    except RunNotFound:
+        pass
+    else:
+        raise AssertionError("get_bench('last') on an empty store must raise RunNotFound")
+    older = BenchSpec(suite="humaneval[:2]", strategies=["refine"], models=["scripted:a"])
+    await asyncio.sleep(0.002)
+    newer = BenchSpec(
+        suite="jsonl:t.jsonl",
+        strategies=["refine", "single"],
+        models=["scripted:a", "openai:m"],
+        limit=3,
+        params={"refine": {"max_rounds": 2}},
+    )
+    for spec in (older, newer):
+        await store.save_bench(spec)
+    await store.save_bench(newer)  # saving the same spec again is harmless
+    assert await store.get_bench(newer.id) == newer
+    assert await store.get_bench(older.id[:-4]) == older
+    assert await store.get_bench("last") == newer
+    assert [b.id for b in await store.list_benches()] == [newer.id, older.id]
+    assert [b.id for b in await store.list_benches(limit=1)] == [newer.id]
+    for missing in ("bench_does_not_exist", "bench", "%", "_"):
+        try:
+            await store.get_bench(missing)
+        except RunNotFound:
+            continue
+        raise AssertionError(f"get_bench({missing!r}) must raise RunNotFound")
+    try:
+        await store.save_bench(newer.model_copy(update={"limit": 5}))
+    except StoreError:
+        pass
+    else:
+        raise AssertionError("another spec under a stored bench id must be refused")
+    # A cell's runs are found again by its batch id, however long the model spec.
+    batch = newer.cell_batch("refine", "scripted:/" + "very/long/path/" * 12 + "model.yaml")
+    run = await store.create_run(_spec(batch=batch))
+    assert [r.id for r in await store.list_runs(batch_id=batch)] == [run.id]
+
+
 CHECKS: list[Check] = [
     check_run_lifecycle,
     check_steps_in_order_and_round_trip,
@@ -131,4 +173,5 @@ CHECKS: list[Check] = [
     check_delete_run,
     check_reflections,
     check_concurrent_appends,
+    check_benches,
 ]

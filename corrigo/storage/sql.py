@@ -18,7 +18,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from corrigo.errors import RunNotFound, StoreError, StoreUnavailable
-from corrigo.records import Outcome, Reflection, RunRecord, RunSpec, Step, new_id, utcnow
+from corrigo.records import (
+    BenchSpec,
+    Outcome,
+    Reflection,
+    RunRecord,
+    RunSpec,
+    Step,
+    new_id,
+    utcnow,
+)
 from corrigo.storage.base import TrajectoryStore
 
 T = TypeVar("T")
@@ -28,7 +37,8 @@ runs = sa.Table(
     "corrigo_runs",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("batch_id", sa.String(64), index=True),
+    # Wide enough for a bench cell's batch: "<bench id>/<strategy>/<model spec>".
+    sa.Column("batch_id", sa.String(512), index=True),
     sa.Column("task_id", sa.String(256), nullable=False),
     sa.Column("strategy", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -52,6 +62,14 @@ reflections = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+benches = sa.Table(
+    "corrigo_benches",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 
@@ -192,22 +210,7 @@ class SQLStore(TrajectoryStore):
         await self._call(update)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        def select(engine: sa.Engine) -> list[Any]:
-            with engine.connect() as conn:
-                exact = conn.execute(sa.select(runs.c.record).where(runs.c.id == run_id)).all()
-                if exact:
-                    return list(exact)
-                if len(run_id) < 6:
-                    return []
-                escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                like = escaped + "%"
-                return list(
-                    conn.execute(
-                        sa.select(runs.c.record).where(runs.c.id.like(like, escape="\\")).limit(2)
-                    ).all()
-                )
-
-        rows = await self._call(select)
+        rows = await self._call(lambda engine: _by_id_or_prefix(engine, runs, run_id))
         if not rows:
             raise RunNotFound(f"no run {run_id!r} in the store")
         if len(rows) > 1:
@@ -276,6 +279,73 @@ class SQLStore(TrajectoryStore):
                 return list(conn.execute(stmt).all())
 
         return [_decode(Reflection, row[0]) for row in await self._call(select)]
+
+    async def save_bench(self, spec: BenchSpec) -> None:
+        payload = spec.model_dump_json()
+
+        def insert(engine: sa.Engine) -> None:
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        benches.insert().values(
+                            id=spec.id, record=payload, created_at=spec.created_at
+                        )
+                    )
+            except IntegrityError:
+                with engine.connect() as conn:
+                    row = conn.execute(
+                        sa.select(benches.c.record).where(benches.c.id == spec.id)
+                    ).first()
+                if row is None or _decode(BenchSpec, row[0]) != spec:
+                    raise StoreError(
+                        f"bench {spec.id} is already stored with another spec"
+                    ) from None
+
+        await self._call(insert)
+
+    async def get_bench(self, bench_id: str) -> BenchSpec:
+        def select(engine: sa.Engine) -> list[Any]:
+            if bench_id != "last":
+                return _by_id_or_prefix(engine, benches, bench_id)
+            newest = sa.select(benches.c.record).order_by(
+                benches.c.created_at.desc(), benches.c.id.desc()
+            )
+            with engine.connect() as conn:
+                return list(conn.execute(newest.limit(1)).all())
+
+        rows = await self._call(select)
+        if not rows:
+            raise RunNotFound(
+                "no benches in the store yet"
+                if bench_id == "last"
+                else f"no bench {bench_id!r} in the store"
+            )
+        if len(rows) > 1:
+            raise RunNotFound(f"bench id prefix {bench_id!r} is ambiguous")
+        return _decode(BenchSpec, rows[0][0])
+
+    async def list_benches(self, limit: int = 50) -> list[BenchSpec]:
+        def select(engine: sa.Engine) -> list[Any]:
+            query = sa.select(benches.c.record).order_by(
+                benches.c.created_at.desc(), benches.c.id.desc()
+            )
+            with engine.connect() as conn:
+                return list(conn.execute(query.limit(limit)).all())
+
+        return [_decode(BenchSpec, row[0]) for row in await self._call(select)]
+
+
+def _by_id_or_prefix(engine: sa.Engine, table: sa.Table, key: str) -> list[Any]:
+    """Records whose id is ``key``, else (for 6+ characters) up to two it prefixes."""
+    with engine.connect() as conn:
+        exact = conn.execute(sa.select(table.c.record).where(table.c.id == key)).all()
+        if exact:
+            return list(exact)
+        if len(key) < 6:
+            return []
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = sa.select(table.c.record).where(table.c.id.like(escaped + "%", escape="\\"))
+        return list(conn.execute(query.limit(2)).all())
 
 
 def _decode(cls: type[T], text: str) -> T:

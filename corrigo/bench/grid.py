@@ -1,0 +1,223 @@
+"""Running a bench: validate every cell, save the spec, then run the cells' missing tasks.
+
+Cells run one after another, each as one :func:`corrigo.runner.run` call over the tasks
+that have no finished run in that cell yet, with up to ``concurrency`` tasks at once.
+One cell at a time keeps the bench within ``concurrency`` overall, builds each cell's
+models once, and keeps one sandbox pool (and one model object per endpoint) alive at a
+time, so per-model limits hold across the bench.
+
+Resuming (``resume=BENCH_ID`` or ``"last"``) reads the stored spec and runs, per cell,
+only the tasks without a finished run. A run left ``running`` by a killed process, or
+finished as ``cancelled`` (Ctrl-C), does not count: that task is run again as a new
+run, and the report uses each task's newest finished run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from corrigo.bench.report import BenchReport, build_report, cell_runs, newest_done, suite_tasks
+from corrigo.config import Settings
+from corrigo.errors import ConfigError
+from corrigo.records import BenchSpec, Outcome, Task
+from corrigo.storage.base import TrajectoryStore, open_store
+
+
+@dataclass(frozen=True)
+class CellProgress:
+    """What ``on_progress`` receives: a cell was planned, a task finished, a cell is done."""
+
+    bench_id: str
+    kind: Literal["planned", "task", "done"]
+    strategy: str
+    model: str
+    total: int
+    done: int
+    outcome: Outcome | None = None
+
+
+ProgressCallback = Callable[[CellProgress], None]
+
+
+async def enter_store(
+    stack: AsyncExitStack, store: str | TrajectoryStore | None, settings: Settings
+) -> TrajectoryStore:
+    """The caller's open store as is, or one opened from a URL (closed with ``stack``)."""
+    if isinstance(store, TrajectoryStore):
+        return store
+    return await stack.enter_async_context(open_store(store or settings.resolved_store_url))
+
+
+def _unique(names: Sequence[str], what: str) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        if name in out:
+            raise ConfigError(f"{what} {name!r} is listed twice")
+        out.append(name)
+    if not out:
+        raise ConfigError(f"a bench needs at least one {what}")
+    return out
+
+
+async def _validate(spec: BenchSpec, settings: Settings) -> list[Task]:
+    """Everything a cell needs, checked before anything is stored; the bench's tasks."""
+    from corrigo.graphs.registry import parse_strategy
+    from corrigo.models import build_models, check_models, resolve_specs
+    from corrigo.sandbox.base import get_sandbox
+
+    if spec.limit is not None and spec.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {spec.limit}")
+    if spec.max_rounds < 1:
+        raise ConfigError(f"--max-rounds must be at least 1, got {spec.max_rounds}")
+    _unique(spec.strategies, "strategy")
+    _unique(spec.models, "model")
+    tasks = suite_tasks(spec)
+    if "max_rounds" in spec.params:
+        raise ConfigError("set max_rounds with --max-rounds, not as a parameter")
+    for strategy in spec.strategies:
+        chosen, named = parse_strategy(strategy)
+        chosen.resolve({**named, **spec.params, "max_rounds": spec.max_rounds})
+    get_sandbox(spec.sandbox)  # an unknown backend fails here; nothing starts until used
+    for model in spec.models:
+        if model.partition(":")[0] == "replay":
+            raise ConfigError("a bench cannot use replay: models")
+        await check_models(build_models(resolve_specs(model, None, settings), settings))
+    return tasks
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corrigo")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+async def run_bench(
+    spec: BenchSpec | None = None,
+    *,
+    suite: str | None = None,
+    strategies: Sequence[str] = (),
+    models: Sequence[str] = (),
+    limit: int | None = None,
+    max_rounds: int = 3,
+    params: Mapping[str, Any] | None = None,
+    sandbox: str | None = None,
+    resume: str | None = None,
+    store: str | TrajectoryStore | None = None,
+    settings: Settings | None = None,
+    concurrency: int = 4,
+    on_progress: ProgressCallback | None = None,
+) -> BenchReport:
+    """Run a bench and return its report.
+
+    Give a :class:`~corrigo.records.BenchSpec`, or its parts (``suite``, ``strategies``,
+    ``models``, ...), or ``resume`` (a stored bench id, a unique prefix, or ``"last"``)
+    to continue one. A strategy may carry its own parameters (``"best_of_n(n=5)"``: a
+    cell of its own); ``params`` go to every cell (``{"tests": "always"}``). Bad input
+    raises a :class:`~corrigo.errors.CorrigoError` before anything is stored.
+    """
+    settings = settings or Settings.from_env()
+    if resume is not None and (spec is not None or suite or strategies or models):
+        raise ConfigError(
+            "--resume continues a stored bench as it was saved: give no suite, strategies or models"
+        )
+    if resume is None and spec is None:
+        if not suite:
+            raise ConfigError("a bench needs a task suite (e.g. 'humaneval[:20]')")
+        spec = BenchSpec(
+            suite=suite,
+            strategies=_unique(strategies, "strategy"),
+            models=_unique(models, "model"),
+            limit=limit,
+            max_rounds=max_rounds,
+            params=dict(params or {}),
+            sandbox=sandbox or settings.sandbox,
+            corrigo_version=_version(),
+        )
+    async with AsyncExitStack() as stack:
+        if spec is not None:
+            tasks = await _validate(spec, settings)
+            the_store = await enter_store(stack, store, settings)
+            await the_store.save_bench(spec)
+        else:
+            assert resume is not None
+            the_store = await enter_store(stack, store, settings)
+            spec = await the_store.get_bench(resume)
+            tasks = await _validate(spec, settings)
+        progress = on_progress or (lambda event: None)
+        plan = await _plan(spec, tasks, the_store, progress)
+        for strategy, model, pending in plan:
+            await _run_cell(
+                spec, strategy, model, tasks, pending, the_store, settings, concurrency, progress
+            )
+        return await build_report(spec, the_store, [t.id for t in tasks])
+
+
+async def _plan(
+    spec: BenchSpec, tasks: list[Task], store: TrajectoryStore, progress: ProgressCallback
+) -> list[tuple[str, str, list[Task]]]:
+    """Per cell, the tasks without a finished run (all of them in a new bench)."""
+    plan = []
+    for strategy in spec.strategies:
+        for model in spec.models:
+            done, _ = newest_done(await cell_runs(store, spec.cell_batch(strategy, model)))
+            pending = [t for t in tasks if t.id not in done]
+            plan.append((strategy, model, pending))
+            finished = len(tasks) - len(pending)
+            progress(CellProgress(spec.id, "planned", strategy, model, len(tasks), finished))
+    return plan
+
+
+async def _run_cell(
+    spec: BenchSpec,
+    strategy: str,
+    model: str,
+    tasks: list[Task],
+    pending: list[Task],
+    store: TrajectoryStore,
+    settings: Settings,
+    concurrency: int,
+    progress: ProgressCallback,
+) -> None:
+    from corrigo.runner import run
+
+    finished = len(tasks) - len(pending)
+
+    def advance(outcome: Outcome) -> None:
+        nonlocal finished
+        finished += 1
+        progress(CellProgress(spec.id, "task", strategy, model, len(tasks), finished, outcome))
+
+    if pending:
+        await run(
+            pending,
+            strategy=strategy,
+            model=model,
+            params=spec.params,
+            max_rounds=spec.max_rounds,
+            sandbox=spec.sandbox,
+            store=store,
+            settings=settings,
+            concurrency=concurrency,
+            batch_id=spec.cell_batch(strategy, model),
+            on_outcome=advance,
+        )
+    progress(CellProgress(spec.id, "done", strategy, model, len(tasks), finished))
+
+
+async def list_benches(
+    *, limit: int = 50, store: str | TrajectoryStore | None = None, settings: Settings | None = None
+) -> list[BenchSpec]:
+    """Stored benches, newest first."""
+    settings = settings or Settings.from_env()
+    async with AsyncExitStack() as stack:
+        opened = await enter_store(stack, store, settings)
+        return await opened.list_benches(limit=limit)

@@ -1,0 +1,163 @@
+"""The two things nodes do that cost something: ask a model, run code in the sandbox.
+
+Both record a step through the run's :class:`StepLog` before returning, and both reuse
+a step recorded earlier under the same key (replay, resume) instead of doing the work
+again. A model failure is not raised: it comes back as a step with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from corrigo.agents.extract import extract_code
+from corrigo.agents.verifier import check_candidate
+from corrigo.errors import ModelCallFailed, ModelError
+from corrigo.graphs.context import RunContext
+from corrigo.graphs.state import Spend
+from corrigo.models import Reply
+from corrigo.records import Candidate, Message, Step, TestCase, Verdict
+
+
+@dataclass(frozen=True)
+class Asked:
+    step: Step
+    spend: Spend
+
+    @property
+    def text(self) -> str | None:
+        return None if self.step.error else self.step.output
+
+    @property
+    def error(self) -> str | None:
+        return f"{self.step.role}: {self.step.error}" if self.step.error else None
+
+    @property
+    def candidate(self) -> Candidate | None:
+        return self.step.candidate
+
+
+async def ask(
+    ctx: RunContext,
+    *,
+    role: str,
+    key: str,
+    messages: list[Message],
+    round: int,
+    node: str | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    propose: bool = False,
+    parent: str | None = None,
+    lessons: list[str] | None = None,
+) -> Asked:
+    """One model call as a stored step; with ``propose`` the reply's code is the candidate."""
+    recorded = ctx.log.recorded(key, "model")
+    if recorded is not None and ctx.log.prior_stored:
+        # Resuming this run: the step is stored already and the model is not asked again.
+        step = await ctx.log.reuse(recorded)
+        return Asked(step, _spend(step))
+    sampling = ctx.sampling.get(role)
+    if temperature is None and sampling is not None:
+        temperature = sampling.temperature
+    if seed is None and sampling is not None:
+        seed = sampling.seed
+    base = Step(
+        run_id=ctx.run_id,
+        seq=0,
+        round=round,
+        role=role,
+        node=node or role,
+        kind="model",
+        messages=messages,
+        key=key,
+        temperature=temperature,
+        seed=seed,
+        lessons=list(lessons or []),
+    )
+    # A role the run did not configure falls back to the solver's model.
+    model = ctx.roles.get(role) or ctx.roles["solver"]
+    try:
+        if recorded is not None:
+            # Replaying: the recorded reply stands in for the model; everything else
+            # (the prompt, the code taken from the reply) is computed again and compared.
+            reply = _recorded_reply(recorded)
+            ctx.log.reused += 1
+        else:
+            reply = await model.complete(
+                messages, role=role, task_id=ctx.task.id, temperature=temperature, seed=seed
+            )
+    except ModelError as exc:
+        spec = recorded.model if recorded is not None else model.spec
+        step = await ctx.log.append(base.model_copy(update={"model": spec, "error": str(exc)}))
+        return Asked(step, Spend(calls=1))
+    flags = list(getattr(reply, "flags", ()) or ())
+    update: dict[str, object] = {
+        "output": reply.text,
+        "model": reply.model,
+        "usage": reply.usage,
+        "flags": flags,
+    }
+    if propose:
+        code = extract_code(reply.text, ctx.task.entry_point)
+        if code is None:
+            update["flags"] = [*flags, "no_code"]
+        update["candidate"] = Candidate(
+            code=code or "",
+            round=round,
+            extracted=code is not None,
+            key=key,
+            parent=parent,
+            origin=role if node is None else node,
+        )
+    step = await ctx.log.append(base.model_copy(update=update))
+    return Asked(step, _spend(step))
+
+
+def _recorded_reply(step: Step) -> Reply:
+    if step.error is not None:
+        raise ModelCallFailed(step.error)
+    flags = tuple(f for f in step.flags if f != "no_code")
+    return Reply(text=step.output or "", usage=step.usage, model=step.model or "", flags=flags)
+
+
+def _spend(step: Step) -> Spend:
+    return Spend(calls=1, tokens_in=step.usage.tokens_in, tokens_out=step.usage.tokens_out)
+
+
+async def run_tests(
+    ctx: RunContext,
+    candidate: Candidate,
+    *,
+    key: str,
+    round: int,
+    generated: list[TestCase] | None = None,
+    hidden: bool = False,
+    role: str = "verifier",
+    node: str = "verify",
+) -> tuple[Verdict, Spend]:
+    """The candidate against the visible (+ generated) or hidden tests, as a stored step."""
+    recorded = ctx.log.recorded(key, "exec")
+    if recorded is not None and recorded.verdict is not None:
+        step = await ctx.log.reuse(recorded)
+        assert step.verdict is not None
+        return step.verdict, Spend()
+    started = time.perf_counter()
+    verdict = await check_candidate(
+        ctx.sandbox, ctx.task, candidate, ctx.limits, generated=generated or [], hidden=hidden
+    )
+    seconds = time.perf_counter() - started
+    await ctx.log.append(
+        Step(
+            run_id=ctx.run_id,
+            seq=0,
+            round=round,
+            role=role,
+            node=node,
+            kind="exec",
+            candidate=candidate,
+            verdict=verdict,
+            key=key,
+        )
+    )
+    return verdict, Spend(sandbox_seconds=seconds)

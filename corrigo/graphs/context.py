@@ -1,0 +1,115 @@
+"""What a strategy's nodes get from LangGraph's run context instead of closures.
+
+``RunContext`` is the graph's ``context_schema``: the task, the models by role, the
+sandbox, the store, budgets, limits and the strategy's parameters. ``StepLog`` is how
+every node records a step: it gives each stored step the next sequence number under a
+lock (so parallel branches never collide), keys steps by a stable identity, and reuses
+a step already recorded under the same key (a replay, or a node re-run on resume)
+instead of calling the model or the sandbox again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from corrigo.models import ChatModel
+from corrigo.records import Budgets, Limits, Sampling, Step, Task
+from corrigo.sandbox.base import Sandbox
+from corrigo.storage.base import TrajectoryStore
+
+
+class StepLog:
+    """Stores a run's steps in order; serves steps recorded earlier by key.
+
+    ``prior`` holds steps recorded before, by key. With ``prior_stored`` they are
+    already in ``store`` (resuming the same run); otherwise they come from another run
+    (a replay) and are stored again, under new sequence numbers, when reused.
+    ``reuse_exec`` says whether recorded sandbox results are reused (exact replay) or
+    the candidates run again (re-verify).
+    """
+
+    def __init__(
+        self,
+        store: TrajectoryStore,
+        run_id: str,
+        *,
+        prior: Mapping[str, Step] | None = None,
+        prior_stored: bool = False,
+        reuse_exec: bool = True,
+        events: Any = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.prior = dict(prior or {})
+        self.prior_stored = prior_stored
+        self.reuse_exec = reuse_exec
+        self.reused = 0
+        self._seq = max((s.seq for s in self.prior.values()), default=0) if prior_stored else 0
+        self._lock: asyncio.Lock | None = None
+
+    def recorded(self, key: str, kind: str) -> Step | None:
+        step = self.prior.get(key)
+        if step is None or step.kind != kind:
+            return None
+        if kind == "exec" and not self.reuse_exec:
+            return None
+        return step
+
+    async def append(self, step: Step) -> Step:
+        """Store ``step`` (its ``seq`` is assigned here) and return the stored step."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            self._seq += 1
+            update: dict[str, Any] = {"run_id": self.run_id, "seq": self._seq}
+            if step.kind == "model" and step.candidate is not None:
+                update["candidate"] = step.candidate.model_copy(update={"step_seq": self._seq})
+            stored = step.model_copy(update=update)
+            await self.store.append_step(stored)
+        _emit({"event": "step", "key": stored.key, "role": stored.role, "round": stored.round})
+        return stored
+
+    async def reuse(self, step: Step) -> Step:
+        """A recorded step taken as this run's: stored again unless it already is."""
+        self.reused += 1
+        if self.prior_stored:
+            _emit({"event": "step", "key": step.key, "role": step.role, "round": step.round})
+            return step
+        return await self.append(step)
+
+
+def _emit(event: dict[str, Any]) -> None:
+    """A custom stream event for whoever streams the graph (the CLI's progress)."""
+    try:
+        from langgraph.config import get_stream_writer
+
+        get_stream_writer()(event)
+    except RuntimeError:  # outside a graph run: nobody is listening
+        pass
+
+
+@dataclass
+class RunContext:
+    """Run-scoped dependencies of every node (LangGraph's ``context_schema``)."""
+
+    run_id: str
+    task: Task
+    roles: Mapping[str, ChatModel]
+    sandbox: Sandbox
+    log: StepLog
+    budgets: Budgets = field(default_factory=Budgets)
+    limits: Limits = field(default_factory=Limits)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    sampling: Mapping[str, Sampling] = field(default_factory=dict)
+    started: float = 0.0
+
+    def param(self, name: str, default: Any) -> Any:
+        value = self.params.get(name)
+        return default if value is None else value
+
+    @property
+    def max_rounds(self) -> int:
+        return int(self.param("max_rounds", self.budgets.max_rounds))

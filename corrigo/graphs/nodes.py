@@ -1,0 +1,292 @@
+"""Node functions every strategy is built from.
+
+Each takes the state and LangGraph's ``Runtime`` (whose context is a
+:class:`~corrigo.graphs.context.RunContext`) and returns an update. Proposing nodes put
+candidates in ``pending``; ``verify`` turns them into ``attempts``; stop decisions are
+made on the edges (:mod:`corrigo.graphs.policies`), never inside a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from corrigo.agents.refiner import debugger_messages, refiner_messages
+from corrigo.agents.reflector import reflector_messages
+from corrigo.agents.reviewer import reviewer_messages
+from corrigo.agents.solver import fresh_messages, retry_messages, solver_messages
+from corrigo.agents.test_designer import parse_tests, test_designer_messages
+from corrigo.agents.verifier import split_generated, visible_tests
+from corrigo.graphs.calls import Asked, ask, run_tests
+from corrigo.graphs.context import RunContext
+from corrigo.graphs.policies import best_attempt, focus_attempt
+from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
+from corrigo.records import Candidate, Reflection
+
+Update = dict[str, Any]
+FRESH_TEMPERATURE = 0.8
+
+
+def proposed(asked: Asked, **more: Any) -> Update:
+    """The update of a node that asked for a candidate."""
+    update: Update = {"spend": asked.spend, **more}
+    if asked.error:
+        update["errors"] = [asked.error]
+    elif asked.candidate is not None:
+        update["pending"] = [asked.candidate]
+    return update
+
+
+def latest_failure(state: LoopState) -> Attempt | None:
+    """The attempt to work on next: the reviewer's pick of this round when there is one,
+    else the latest of the best so far (a worse later candidate is never revised)."""
+    attempts = state.get("attempts") or []
+    ranking = state.get("ranking") or []
+    round_ = state.get("round", 0)
+    if ranking:
+        for a in attempts:
+            if a.candidate.key == ranking[0] and a.candidate.round == round_:
+                return a
+    return focus_attempt(attempts, state.get("outputs"))
+
+
+def wants_tests(ctx: RunContext) -> bool:
+    mode = str(ctx.param("tests", "auto"))
+    return mode == "always" or (mode == "auto" and not ctx.task.visible_tests)
+
+
+async def design_tests(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """The test designer writes tests from the specification, before any candidate."""
+    ctx = runtime.context
+    if not wants_tests(ctx):
+        return {}
+    asked = await ask(
+        ctx,
+        role="test_designer",
+        key="r0.design_tests",
+        messages=test_designer_messages(ctx.task, int(ctx.param("test_count", 8))),
+        round=0,
+        node="design_tests",
+    )
+    if asked.error or asked.text is None:
+        # Tests are an aid: a failed designer call leaves the run without them.
+        return {"spend": asked.spend}
+    tests, probes, dropped = parse_tests(asked.text, ctx.task.entry_point)
+    return {
+        "spend": asked.spend,
+        "generated": tests,
+        "probes": probes,
+        "generated_dropped": dropped,
+    }
+
+
+async def solve(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    ctx = runtime.context
+    round_ = state.get("round", 0) + 1
+    asked = await ask(
+        ctx,
+        role="solver",
+        key=f"r{round_}.solve",
+        messages=solver_messages(ctx.task),
+        round=round_,
+        propose=True,
+    )
+    return proposed(asked, round=round_)
+
+
+async def sample(payload: Branch, runtime: Runtime[RunContext]) -> Update:
+    """One of n samples (``Send`` fan-out): index 0 greedy, the others at temperature."""
+    ctx = runtime.context
+    round_, index = int(payload["round"]), int(payload["index"])
+    temperature = 0.0 if index == 0 else float(ctx.param("temperature", FRESH_TEMPERATURE))
+    asked = await ask(
+        ctx,
+        role="solver",
+        key=f"r{round_}.sample{index:02d}",
+        messages=solver_messages(ctx.task),
+        round=round_,
+        node="sample",
+        temperature=temperature,
+        seed=index,
+        propose=True,
+    )
+    return proposed(asked, round=round_)
+
+
+async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Run every pending candidate against the visible (and generated) tests."""
+    ctx = runtime.context
+    pending = sorted(state.get("pending") or [], key=lambda c: (c.round, c.key))
+    earlier = {a.candidate.code for a in state.get("attempts") or []}
+    generated = state.get("generated") or []
+
+    async def one(candidate: Candidate) -> tuple[Attempt, Spend]:
+        verdict, spend = await run_tests(
+            ctx,
+            candidate,
+            key=f"verify:{candidate.key}",
+            round=candidate.round,
+            generated=generated,
+        )
+        score, passed = split_generated(verdict, len(visible_tests(ctx.task)))
+        repeat = candidate.extracted and candidate.code in earlier
+        attempt = Attempt(
+            candidate=candidate,
+            verdict=verdict,
+            generated_score=score,
+            generated_passed=passed,
+            repeat=repeat,
+        )
+        return attempt, spend
+
+    done = await asyncio.gather(*(one(c) for c in pending))
+    attempts = [a for a, _ in done]
+    spend = Spend()
+    for _, s in done:
+        spend = spend + s
+    before = best_attempt(state.get("attempts") or [], state.get("outputs"))
+    after = best_attempt([*(state.get("attempts") or []), *attempts], state.get("outputs"))
+    improved = before is None or (after is not None and after.candidate.key != before.candidate.key)
+    new = any(not a.repeat for a in attempts)
+    stale = (
+        0 if (improved or new) and not _same_failure(state, attempts) else state.get("stale", 0) + 1
+    )
+    return {"pending": None, "attempts": attempts, "spend": spend, "stale": stale}
+
+
+def _same_failure(state: LoopState, attempts: list[Attempt]) -> bool:
+    """Every new attempt failed exactly as the previous one did (the same feedback)."""
+    previous = state.get("attempts") or []
+    if not previous or not attempts:
+        return False
+    last = previous[-1].verdict
+    return all(not a.verdict.passed and a.verdict.feedback == last.feedback for a in attempts)
+
+
+async def review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    ctx = runtime.context
+    target = latest_failure(state)
+    assert target is not None
+    round_ = state.get("round", 1)
+    asked = await ask(
+        ctx,
+        role="reviewer",
+        key=f"r{round_}.review",
+        messages=reviewer_messages(ctx.task, target.candidate, target.verdict),
+        round=round_,
+        node="review",
+    )
+    update: Update = {"spend": asked.spend, "critique": asked.text}
+    if asked.error:
+        update["errors"] = [asked.error]
+    return update
+
+
+async def refine(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    ctx = runtime.context
+    target = latest_failure(state)
+    assert target is not None
+    round_ = state.get("round", 1) + 1
+    asked = await ask(
+        ctx,
+        role="refiner",
+        key=f"r{round_}.refine",
+        messages=refiner_messages(
+            ctx.task, target.candidate, target.verdict, state.get("critique") or ""
+        ),
+        round=round_,
+        node="refine",
+        propose=True,
+        parent=target.candidate.key,
+    )
+    return proposed(asked, round=round_)
+
+
+async def debug(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Self-Debugging: the failing tests' calls, values and errors straight to the fixer."""
+    ctx = runtime.context
+    target = latest_failure(state)
+    assert target is not None
+    round_ = state.get("round", 1) + 1
+    asked = await ask(
+        ctx,
+        role="refiner",
+        key=f"r{round_}.debug",
+        messages=debugger_messages(ctx.task, target.candidate, target.verdict),
+        round=round_,
+        node="debug",
+        propose=True,
+        parent=target.candidate.key,
+    )
+    return proposed(asked, round=round_)
+
+
+async def fresh(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """A fresh sample instead of a repeated fix: the solver again, at temperature."""
+    ctx = runtime.context
+    target = latest_failure(state)
+    assert target is not None
+    round_ = state.get("round", 1) + 1
+    asked = await ask(
+        ctx,
+        role="solver",
+        key=f"r{round_}.fresh",
+        messages=fresh_messages(ctx.task, target.verdict),
+        round=round_,
+        node="fresh",
+        temperature=float(ctx.param("temperature", FRESH_TEMPERATURE)),
+        seed=round_,
+        propose=True,
+    )
+    return proposed(asked, round=round_)
+
+
+async def reflect(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Reflexion: a verbal reflection on the failed attempt, kept as a lesson."""
+    ctx = runtime.context
+    attempts = state.get("attempts") or []
+    target = attempts[-1]
+    round_ = state.get("round", 1)
+    asked = await ask(
+        ctx,
+        role="reflector",
+        key=f"r{round_}.reflect",
+        messages=reflector_messages(ctx.task, target.candidate, target.verdict),
+        round=round_,
+        node="reflect",
+    )
+    if asked.error or not asked.text:
+        return {"spend": asked.spend, "errors": [asked.error or "reflector: empty reflection"]}
+    note = asked.text.strip()
+    await ctx.log.store.add_reflection(
+        Reflection(
+            text=note,
+            run_id=ctx.run_id,
+            step_seq=asked.step.seq,
+            scope="task",
+            scope_key=ctx.task.id,
+        )
+    )
+    return {"spend": asked.spend, "notes": [note]}
+
+
+async def retry(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Reflexion's next attempt, conditioned on the last attempt and every reflection."""
+    ctx = runtime.context
+    target = (state.get("attempts") or [])[-1]
+    round_ = state.get("round", 1) + 1
+    asked = await ask(
+        ctx,
+        role="solver",
+        key=f"r{round_}.retry",
+        messages=retry_messages(
+            ctx.task, target.candidate, target.verdict, state.get("notes") or []
+        ),
+        round=round_,
+        node="retry",
+        propose=True,
+        parent=target.candidate.key,
+    )
+    return proposed(asked, round=round_)

@@ -1,0 +1,110 @@
+"""Rules every strategy shares: which candidate is best, when a run stops, and why.
+
+**Monotone rule.** The returned candidate is the best one the run has verified, by
+(visible score, generated-test score, size of its agreement group), the earliest
+winning ties; a later round can never replace a better earlier candidate.
+
+**Stop policy** (``stop_check``, used by every strategy's edges and by the score node
+to record the reason): ``error`` when a model call failed; ``verified`` when the best
+candidate passes its gate; ``no_progress`` after rounds that brought nothing new (a
+repeated candidate, or the same failure again); ``budget_exhausted`` when rounds, model
+calls, tokens, wall seconds or sandbox seconds run out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from corrigo.graphs.context import RunContext
+from corrigo.graphs.state import Attempt, LoopState, Spend
+
+
+def agreement(attempts: Sequence[Attempt], outputs: Mapping[str, list[str]]) -> dict[str, int]:
+    """For each candidate with recorded outputs, how many candidates share its outputs."""
+    vectors = {
+        a.candidate.key: tuple(outputs[a.candidate.key])
+        for a in attempts
+        if a.candidate.key in outputs
+    }
+    sizes = Counter(vectors.values())
+    return {key: sizes[vector] for key, vector in vectors.items()}
+
+
+def rank_key(attempt: Attempt, agree: Mapping[str, int]) -> tuple[float, float, int]:
+    return (
+        attempt.verdict.score,
+        attempt.generated_score if attempt.generated_score is not None else 0.0,
+        agree.get(attempt.candidate.key, 0),
+    )
+
+
+def best_attempt(
+    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None = None
+) -> Attempt | None:
+    """The best verified candidate; the earliest wins ties (``max`` keeps the first)."""
+    usable = [a for a in attempts if a.candidate.extracted] or list(attempts)
+    if not usable:
+        return None
+    agree = agreement(usable, outputs or {})
+    return max(usable, key=lambda a: rank_key(a, agree))
+
+
+def focus_attempt(
+    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None = None
+) -> Attempt | None:
+    """The candidate to revise next: a best one, the latest winning ties (a revision as
+    good as its parent is worked on, so a loop does not send the same prompt again)."""
+    usable = [a for a in attempts if a.candidate.extracted] or list(attempts)
+    if not usable:
+        return None
+    agree = agreement(usable, outputs or {})
+    return max(reversed(usable), key=lambda a: rank_key(a, agree))
+
+
+def first_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
+    """The first round's first candidate: what a single attempt would have returned."""
+    return attempts[0] if attempts else None
+
+
+def gate_passed(ctx: RunContext, attempt: Attempt) -> bool:
+    """Visible tests pass; for a task without visible tests, generated ones must too."""
+    if not attempt.verdict.passed:
+        return False
+    return not (not ctx.task.visible_tests and attempt.generated_passed is False)
+
+
+def spent(state: LoopState) -> Spend:
+    return state.get("spend") or Spend()
+
+
+def over_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> bool:
+    budgets, used = ctx.budgets, spent(state)
+    return (
+        used.calls + next_calls > budgets.max_model_calls
+        or used.tokens >= budgets.max_tokens
+        or time.time() - ctx.started >= budgets.max_seconds
+        or used.sandbox_seconds >= budgets.max_sandbox_seconds
+    )
+
+
+def stop_check(
+    state: LoopState, ctx: RunContext, *, next_calls: int = 1, verified: bool | None = None
+) -> str | None:
+    """Why the run should stop now, or None to go on. ``verified`` overrides the gate."""
+    if state.get("errors"):
+        return "error"
+    attempts = state.get("attempts") or []
+    best = best_attempt(attempts, state.get("outputs"))
+    if verified is None:
+        verified = best is not None and gate_passed(ctx, best)
+    if verified:
+        return "verified"
+    if state.get("stale", 0) >= int(ctx.param("max_stale", 2)):
+        return "no_progress"
+    if state.get("round", 0) >= ctx.max_rounds:
+        return "budget_exhausted"
+    if over_budget(state, ctx, next_calls):
+        return "budget_exhausted"
+    return None

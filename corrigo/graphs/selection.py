@@ -1,0 +1,164 @@
+"""Nodes that choose among candidates: agreement of outputs, a reviewer's ranking, and
+the final scoring of the chosen candidate on the hidden tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from corrigo.agents.reviewer import parse_ranking, ranker_messages
+from corrigo.agents.verifier import probe_outputs, probe_test
+from corrigo.graphs.calls import ask
+from corrigo.graphs.context import RunContext
+from corrigo.graphs.policies import best_attempt, first_attempt, rank_key, stop_check
+from corrigo.graphs.state import Attempt, LoopState, Spend
+from corrigo.records import Candidate, Step, Verdict
+
+Update = dict[str, Any]
+
+
+def top_attempts(state: LoopState) -> list[Attempt]:
+    """Distinct candidates tied at the best (visible, generated) score."""
+    attempts = [a for a in state.get("attempts") or [] if a.candidate.extracted]
+    if not attempts:
+        return []
+    top = max(rank_key(a, {})[:2] for a in attempts)
+    chosen: dict[str, Attempt] = {}
+    for a in attempts:
+        if rank_key(a, {})[:2] == top and a.candidate.code not in chosen:
+            chosen[a.candidate.code] = a
+    return list(chosen.values())
+
+
+async def outputs_of(ctx: RunContext, candidate: Candidate, probes: list[str]) -> list[str]:
+    """What the candidate returns on each probe input, as comparable signatures."""
+    key = f"probe:{candidate.key}"
+    recorded = ctx.log.recorded(key, "exec")
+    if recorded is not None and recorded.verdict and recorded.verdict.evidence:
+        step = await ctx.log.reuse(recorded)
+        assert step.verdict is not None and step.verdict.evidence is not None
+        return probe_outputs(step.verdict.evidence.tests)
+    from corrigo.agents.extract import assemble_program
+
+    tests = [probe_test(i, call) for i, call in enumerate(probes)]
+    result = await ctx.sandbox.run_tests(
+        assemble_program(ctx.task, candidate.code),
+        tests,
+        ctx.limits,
+        preamble=ctx.task.preamble,
+        entry_point=ctx.task.entry_point,
+    )
+    await ctx.log.append(
+        Step(
+            run_id=ctx.run_id,
+            seq=0,
+            round=candidate.round,
+            role="verifier",
+            node="probe",
+            kind="exec",
+            candidate=candidate,
+            verdict=Verdict(passed=False, score=0.0, feedback="", evidence=result),
+            key=key,
+        )
+    )
+    return probe_outputs(result.tests)
+
+
+async def agree(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Execution agreement: run the best-scoring candidates on the probe inputs."""
+    ctx = runtime.context
+    probes = state.get("probes") or []
+    known = state.get("outputs") or {}
+    todo = [a.candidate for a in top_attempts(state) if a.candidate.key not in known]
+    if not probes or not todo:
+        return {}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    found = await asyncio.gather(*(outputs_of(ctx, c, probes) for c in todo))
+    spend = Spend(sandbox_seconds=loop.time() - started)
+    return {"outputs": {c.key: out for c, out in zip(todo, found, strict=True)}, "spend": spend}
+
+
+def largest_agreement(state: LoopState) -> int:
+    """How many of the best-scoring candidates share the most common outputs."""
+    outputs = state.get("outputs") or {}
+    vectors = [
+        tuple(outputs[a.candidate.key]) for a in top_attempts(state) if a.candidate.key in outputs
+    ]
+    counts: dict[tuple[str, ...], int] = {}
+    for a in state.get("attempts") or []:
+        vector = outputs.get(a.candidate.key)
+        if vector is not None and tuple(vector) in vectors:
+            counts[tuple(vector)] = counts.get(tuple(vector), 0) + 1
+    return max(counts.values(), default=0)
+
+
+async def rank(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """The reviewer ranks this round's candidates and names the best one's fault."""
+    ctx = runtime.context
+    round_ = state.get("round", 1)
+    entries = [a for a in state.get("attempts") or [] if a.candidate.round == round_]
+    if not entries:
+        return {}
+    asked = await ask(
+        ctx,
+        role="reviewer",
+        key=f"r{round_}.rank",
+        messages=ranker_messages(ctx.task, [(a.candidate, a.verdict) for a in entries]),
+        round=round_,
+        node="rank",
+    )
+    if asked.error or asked.text is None:
+        return {"spend": asked.spend, "errors": [asked.error or "reviewer: empty ranking"]}
+    choice, fault = parse_ranking(asked.text, len(entries))
+    # The tests' word comes first; the reviewer's choice breaks ties among the best.
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (-entries[i].verdict.score, 0 if i == choice else 1, i),
+    )
+    return {
+        "spend": asked.spend,
+        "critique": fault,
+        "ranking": [entries[i].candidate.key for i in order],
+    }
+
+
+async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Record why the run stopped, pick the best candidate, score it (and the first
+    round's, for flips) on the hidden tests."""
+    ctx = runtime.context
+    from corrigo.graphs.calls import run_tests
+
+    reason = state.get("stop_reason") or stop_check(state, ctx, next_calls=0)
+    attempts = state.get("attempts") or []
+    best = best_attempt(attempts, state.get("outputs"))
+    first = first_attempt(attempts)
+    update: Update = {"stop_reason": reason or "budget_exhausted"}
+    if best is None:
+        return update
+    update["best_key"] = best.candidate.key
+    if not ctx.task.hidden_tests:
+        return update
+    scored: dict[str, Verdict] = {}
+    spend = Spend()
+    for field, attempt in (("hidden", best), ("first_hidden", first)):
+        if attempt is None:
+            continue
+        candidate = attempt.candidate
+        if candidate.code not in scored:
+            verdict, used = await run_tests(
+                ctx,
+                candidate,
+                key=f"score:{candidate.key}",
+                round=candidate.round,
+                hidden=True,
+                role="scorer",
+                node="score",
+            )
+            scored[candidate.code] = verdict
+            spend = spend + used
+        update[field] = scored[candidate.code]
+    update["spend"] = spend
+    return update

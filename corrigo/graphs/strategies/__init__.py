@@ -1,0 +1,1 @@
+"""One module per strategy; each exposes ``STRATEGY`` (see :mod:`corrigo.graphs.registry`)."""

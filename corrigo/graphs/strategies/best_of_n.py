@@ -1,0 +1,81 @@
+"""``best_of_n``: sample, filter by tests, select by execution agreement.
+
+The first wave is one greedy sample (what ``single`` returns); later waves draw samples
+at temperature in parallel (``Send`` fan-out), up to ``n`` in all. Candidates are
+ranked by visible tests, then generated tests, then by how many candidates return the
+same outputs on the generated inputs (self-consistency over executions, as in CodeT
+and MBR-exec). Sampling stops early once a candidate passes the tests and — where
+there are generated inputs to compare on — ``agree`` candidates agree with it
+(early-stopping self-consistency): easy tasks cost one sample, hard ones up to ``n``.
+Nothing is fed back to the model: feedback here is selection.
+"""
+
+from __future__ import annotations
+
+import math
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from corrigo.graphs import nodes
+from corrigo.graphs.context import RunContext
+from corrigo.graphs.policies import best_attempt, gate_passed, stop_check
+from corrigo.graphs.registry import Strategy
+from corrigo.graphs.routes import Graph, new_graph
+from corrigo.graphs.selection import agree, largest_agreement
+from corrigo.graphs.state import Branch, LoopState
+
+
+def wave(state: LoopState, ctx: RunContext) -> list[Send]:
+    """The next wave of samples: one greedy sample first, then the rest in equal waves."""
+    n = int(ctx.param("n", 8))
+    drawn = len(state.get("attempts") or []) + len(state.get("pending") or [])
+    if drawn >= n:
+        return []
+    round_ = state.get("round", 0) + 1
+    size = 1 if round_ == 1 else math.ceil((n - 1) / max(1, ctx.max_rounds - 1))
+    size = min(size, n - drawn)
+    return [Send("sample", {"round": round_, "index": drawn + i}) for i in range(size)]
+
+
+def enough(state: LoopState, ctx: RunContext) -> bool:
+    """A passing candidate, agreed on by ``agree`` samples when there are inputs to compare."""
+    best = best_attempt(state.get("attempts") or [], state.get("outputs"))
+    if best is None or not gate_passed(ctx, best):
+        return False
+    if not state.get("probes"):
+        return True
+    return largest_agreement(state) >= int(ctx.param("agree", 2))
+
+
+def start(state: LoopState, runtime: Runtime[RunContext]) -> list[Send]:
+    return wave(state, runtime.context)
+
+
+def after_select(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] | str:
+    ctx = runtime.context
+    if enough(state, ctx):
+        return "score"
+    nxt = wave(state, ctx)
+    if not nxt or stop_check(state, ctx, next_calls=len(nxt), verified=False):
+        return "score"
+    return nxt
+
+
+def build() -> Graph:
+    graph = new_graph()
+    graph.add_node("sample", nodes.sample, input_schema=Branch)  # type: ignore[call-overload]
+    graph.add_node("agree", agree)
+    graph.add_conditional_edges("design_tests", start, ["sample"])
+    graph.add_edge("sample", "verify")
+    graph.add_edge("verify", "agree")
+    graph.add_conditional_edges("agree", after_select, ["sample", "score"])
+    return graph
+
+
+STRATEGY = Strategy(
+    "best_of_n",
+    build,
+    roles=("solver", "test_designer"),
+    params={"n": 8, "agree": 2, "temperature": 0.8, "tests": "auto"},
+)

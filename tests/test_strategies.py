@@ -1,0 +1,294 @@
+"""Each strategy as a story, driven by scripted models through the real sandbox and store;
+then the rules every strategy keeps (monotone best, hidden tests never in a prompt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import corrigo
+from corrigo.config import Settings
+from corrigo.graphs.registry import strategy_names
+from corrigo.records import Outcome, Step
+from tests.helpers import corrigo as corrigo_cli
+from tests.helpers import fenced, write_script
+from tests.test_story import BUGGY, CRITIQUE, FIXED
+
+TASK = "humaneval:HumanEval/12"
+# Passes all three visible examples but returns the last of equally long strings when
+# they differ in length from the first: wrong on ['aa', 'b', 'cc'].
+VARIANT = """
+def longest(strings):
+    if not strings:
+        return None
+    if all(len(s) == len(strings[0]) for s in strings):
+        return strings[0]
+    return max(reversed(strings), key=len)
+"""
+FIXED2 = """
+def longest(strings):
+    best = None
+    for s in strings:
+        if best is None or len(s) > len(best):
+            best = s
+    return best
+"""
+CRASH = """
+def longest(strings):
+    best = strings[0]
+    for s in strings:
+        if len(s) > len(best):
+            best = s
+    return best
+"""
+WORSE = "def longest(strings):\n    return 42\n"
+
+
+def script(tmp_path: Path, replies: dict[str, list[str]], name: str = "s.yaml") -> str:
+    return f"scripted:{write_script(tmp_path / name, {'model': 'story', 'replies': replies})}"
+
+
+async def run(
+    tmp_path: Path, settings: Settings, strategy: str, replies: dict[str, list[str]], **kw: Any
+) -> tuple[Outcome, list[Step]]:
+    [outcome] = await corrigo.run(
+        TASK, strategy=strategy, model=script(tmp_path, replies), settings=settings, **kw
+    )
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    return outcome, stored.steps
+
+
+def model_nodes(steps: list[Step]) -> list[str]:
+    return [s.node for s in steps if s.kind == "model"]
+
+
+async def test_single_never_retries(tmp_path: Path, settings: Settings) -> None:
+    outcome, steps = await run(
+        tmp_path, settings, "single", {"solver": [fenced(BUGGY)], "reviewer": [CRITIQUE]}
+    )
+    assert model_nodes(steps) == ["solver"]
+    assert outcome.totals.model_calls == 1
+    assert outcome.visible_passed is False and outcome.hidden_passed is False
+    assert outcome.stop_reason == "budget_exhausted"
+    assert outcome.strategy == "single"
+
+
+async def test_self_debug_feeds_back_the_failing_call_values_and_traceback(
+    tmp_path: Path, settings: Settings
+) -> None:
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        "self_debug",
+        {"solver": [fenced(CRASH)], "refiner": [fenced(BUGGY), fenced(FIXED)]},
+    )
+    assert model_nodes(steps) == ["solver", "debug", "debug"]
+    assert outcome.stop_reason == "verified" and outcome.hidden_passed is True
+    first, second = [s for s in steps if s.node == "debug"]
+    # The crash: the failing call, the exception, and the candidate's line that raised it.
+    prompt = first.messages[-1].content
+    assert "longest([])" in prompt and "IndexError" in prompt
+    assert "best = strings[0]" in prompt.split("It was run against tests")[1]
+    # The wrong value: the call, what it returned, what was expected.
+    assert "longest(['a', 'b', 'c']) returned 'c', expected 'a'" in second.messages[-1].content
+    assert not any(s.role == "reviewer" for s in steps)
+
+
+async def test_reflexion_puts_its_reflection_in_the_next_prompt(
+    tmp_path: Path, settings: Settings
+) -> None:
+    reflection = "I replaced the first string on ties; keep the first by comparing with >."
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        "reflexion",
+        {"solver": [fenced(BUGGY), fenced(FIXED)], "reflector": [reflection]},
+    )
+    assert model_nodes(steps) == ["solver", "reflect", "retry"]
+    assert outcome.stop_reason == "verified" and outcome.hidden_passed is True
+    retry = next(s for s in steps if s.node == "retry")
+    assert reflection in retry.messages[-1].content
+    assert BUGGY.strip() in retry.messages[-1].content
+    async with corrigo.open_store(settings.resolved_store_url) as store:
+        [note] = await store.search_reflections(scope_key="HumanEval/12")
+    reflect_step = next(s for s in steps if s.node == "reflect")
+    assert note.text == reflection
+    assert (note.run_id, note.step_seq) == (outcome.run_id, reflect_step.seq)
+
+
+async def test_best_of_n_stops_at_the_first_passing_sample_without_inputs_to_compare(
+    tmp_path: Path, settings: Settings
+) -> None:
+    outcome, steps = await run(
+        tmp_path, settings, "best_of_n", {"solver": [fenced(FIXED), fenced(BUGGY)]}
+    )
+    assert model_nodes(steps) == ["sample"]
+    assert outcome.stop_reason == "verified" and outcome.totals.model_calls == 1
+    assert steps[0].temperature == 0.0
+
+
+async def test_best_of_n_samples_until_enough_agree_and_picks_the_majority(
+    tmp_path: Path, settings: Settings
+) -> None:
+    designer = "```python\nlongest(['aa', 'b', 'cc'])\nlongest(['x', 'yy'])\n```"
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        "best_of_n(n=7, tests=always)",
+        {
+            "test_designer": [designer],
+            "solver": [fenced(VARIANT), fenced(FIXED), fenced(FIXED2), fenced(BUGGY)]
+            + [fenced(WORSE)] * 3,
+        },
+    )
+    # Wave 1: the greedy sample passes the visible tests but nothing agrees with it yet;
+    # wave 2 (three samples in parallel) brings two that agree; wave 3 is never drawn.
+    assert model_nodes(steps) == ["design_tests", "sample", "sample", "sample", "sample"]
+    assert outcome.stop_reason == "verified"
+    assert outcome.best is not None and outcome.best.code.strip() in (
+        FIXED.strip(),
+        FIXED2.strip(),
+    )
+    assert outcome.hidden_passed is True and outcome.first_round_hidden_passed is False
+    temperatures = sorted(s.temperature or 0.0 for s in steps if s.node == "sample")
+    assert temperatures == [0.0, 0.8, 0.8, 0.8]
+    probes = [s for s in steps if s.node == "probe"]
+    assert probes and all(s.kind == "exec" for s in probes)
+
+
+async def test_multi_agent_refines_the_candidate_the_reviewer_picks(
+    tmp_path: Path, settings: Settings
+) -> None:
+    fault = "Ties keep the last string; compare with > so the first stays."
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        "multi_agent",
+        {
+            "solver": [fenced(CRASH), fenced(BUGGY), fenced(WORSE)],
+            "reviewer": [f"BEST: 2\nFAULT: {fault}"],
+            "refiner": [fenced(FIXED)],
+        },
+    )
+    assert model_nodes(steps) == ["sample", "sample", "sample", "rank", "refine"]
+    assert outcome.stop_reason == "verified" and outcome.hidden_passed is True
+    rank = next(s for s in steps if s.node == "rank")
+    assert "Candidate 3" in rank.messages[-1].content
+    refine = next(s for s in steps if s.node == "refine")
+    assert BUGGY.strip() in refine.messages[-1].content and fault in refine.messages[-1].content
+    assert refine.candidate is not None and refine.candidate.parent is not None
+
+
+async def test_tree_search_expands_the_best_failing_candidates(
+    tmp_path: Path, settings: Settings
+) -> None:
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        "tree_search(beam=1, children=2)",
+        {"solver": [fenced(CRASH)], "refiner": [fenced(BUGGY), fenced(WORSE), fenced(FIXED)] * 2},
+        max_rounds=4,
+    )
+    expansions = [s for s in steps if s.node == "expand"]
+    assert outcome.stop_reason == "verified" and outcome.hidden_passed is True
+    # Round 2 expands the crashing solution twice; round 3 expands the best child (BUGGY,
+    # 2 of 3 visible tests), not the worse one.
+    assert [s.round for s in expansions] == [2, 2, 3, 3]
+    parents = {s.round: s.candidate.parent for s in expansions if s.candidate}
+    buggy_key = next(
+        s.candidate.key for s in expansions if s.candidate and s.candidate.code == BUGGY.strip()
+    )
+    assert parents[3] == buggy_key
+
+
+# ----------------------------------------------------------------- shared rules
+
+ALL_ROLES = {
+    "solver": [fenced(BUGGY)] + [fenced(WORSE)] * 8,
+    "reviewer": ["BEST: 1\nFAULT: ties."] * 8,
+    "refiner": [fenced(WORSE), "no code here"] * 8,
+    "reflector": ["Keep the first on ties."] * 8,
+    "test_designer": ["```python\nassert longest(['aa', 'b']) == 'aa'\n```"] * 2,
+}
+
+
+@pytest.mark.parametrize("strategy", strategy_names())
+async def test_no_strategy_returns_a_candidate_worse_than_its_best(
+    tmp_path: Path, settings: Settings, strategy: str
+) -> None:
+    outcome, steps = await run(tmp_path, settings, strategy, ALL_ROLES, max_rounds=3)
+    verified = [s for s in steps if s.node == "verify" and s.verdict is not None]
+    assert verified
+    best_seen = max(s.verdict.score for s in verified)  # type: ignore[union-attr]
+    assert outcome.visible_score == best_seen
+    assert outcome.best is not None and outcome.best.code == BUGGY.strip()
+    assert outcome.stop_reason in ("budget_exhausted", "no_progress")
+    # Hidden tests never reach a prompt.
+    task = corrigo.load_tasks(TASK)[0]
+    hidden_lines = [
+        line.strip()
+        for test in task.hidden_tests
+        for line in test.code.splitlines()
+        if "assert" in line
+    ]
+    assert hidden_lines
+    for step in steps:
+        for message in step.messages:
+            assert "def check(" not in message.content
+            for line in hidden_lines:
+                assert line not in message.content
+
+
+@pytest.mark.parametrize("strategy", strategy_names())
+def test_cli_runs_every_strategy(tmp_path: Path, strategy: str) -> None:
+    path = write_script(tmp_path / "all.yaml", {"replies": ALL_ROLES})
+    done = corrigo_cli(
+        "run",
+        "humaneval[12:14]",
+        "--strategy",
+        strategy,
+        "--model",
+        f"scripted:{path}",
+        "--max-rounds",
+        "2",
+        "--json",
+        home=tmp_path / "home",
+    )
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads(done.stdout)
+    assert [o["strategy"] for o in outcomes] == [strategy, strategy]
+    assert all(o["stop_reason"] != "error" for o in outcomes), outcomes
+
+
+def test_unknown_strategy_parameter_is_a_usage_error(tmp_path: Path) -> None:
+    path = write_script(tmp_path / "all.yaml", {"replies": ALL_ROLES})
+    done = corrigo_cli(
+        "run",
+        TASK,
+        "--strategy",
+        "best_of_n(m=3)",
+        "--model",
+        f"scripted:{path}",
+        home=tmp_path / "home",
+    )
+    assert done.returncode == 2
+    assert "has no parameter(s) ['m']" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("strategy", strategy_names())
+async def test_every_strategy_replays_exactly_from_its_records(
+    tmp_path: Path, settings: Settings, strategy: str
+) -> None:
+    replies = {**ALL_ROLES, "test_designer": ["```python\nlongest(['aa', 'b'])\n```"] * 2}
+    outcome, steps = await run(
+        tmp_path, settings, f"{strategy}(tests=always)", replies, max_rounds=3
+    )
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    report = await corrigo.replay_run(stored)
+    assert report.all_matched, [m for m in report.steps if not m.matched]
+    assert report.replies_served == sum(1 for s in steps if s.kind == "model")
+    assert report.stop_reason == outcome.stop_reason

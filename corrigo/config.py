@@ -16,13 +16,17 @@ Model calls (see :mod:`corrigo.models`):
 - ``CORRIGO_MODEL_DEADLINE``: seconds one call may take in total, retries and waits
   included (default 300). A server that drips bytes cannot hang a run past it.
 - ``CORRIGO_MODEL_BACKOFF``: the first retry's wait in seconds (default 0.5); it
-  doubles per retry up to 8 s, with full jitter. A ``Retry-After`` header wins,
-  capped by what is left of the deadline.
+  doubles per retry up to 8 s, each wait drawn between half and all of that. A
+  ``Retry-After`` header (on 429 or 5xx) is waited instead; a call whose next wait
+  would end past its deadline fails at once rather than sleep through it.
 - ``CORRIGO_MODEL_CONCURRENCY``: calls in flight at once per OpenAI-compatible model
   (default 8). A local model always runs one call at a time.
 - ``CORRIGO_LOCAL_CACHE_MB``: RAM for a local model's prompt cache (default 512;
   0 turns it off). It keeps the evaluated state of recent prompts, so prompts that
   alternate (solver, reviewer, refiner) each resume from their own shared prefix.
+- ``CORRIGO_REPLY_CACHE``: a file of cached replies to deterministic calls (greedy or
+  seeded), shared by the runs that use it — a bench's strategies all make the same first
+  call. Cached replies keep their original token counts and are flagged ``cached``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Settings:
     model_backoff: float = 0.5
     model_concurrency: int = 8
     local_cache_mb: int = 512
+    reply_cache: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +98,9 @@ class Settings:
             model_backoff=_number(env, "CORRIGO_MODEL_BACKOFF", float, 0.5),
             model_concurrency=concurrency,
             local_cache_mb=_number(env, "CORRIGO_LOCAL_CACHE_MB", int, 512),
+            reply_cache=Path(env["CORRIGO_REPLY_CACHE"]).expanduser()
+            if env.get("CORRIGO_REPLY_CACHE")
+            else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from corrigo.config import Settings
@@ -158,6 +159,17 @@ async def execute(
     return outcome
 
 
+def with_reply_cache(models: Mapping[str, ChatModel], path: Path) -> dict[str, ChatModel]:
+    """Every model behind one reply cache (see :mod:`corrigo.models.cache`)."""
+    from corrigo.models.cache import CachedModel, ReplyCache
+
+    cache = ReplyCache(path)
+    wrapped: dict[int, ChatModel] = {}
+    for model in models.values():
+        wrapped.setdefault(id(model), CachedModel(model, cache))
+    return {role: wrapped[id(model)] for role, model in models.items()}
+
+
 async def _enter_store(
     stack: AsyncExitStack, store: str | TrajectoryStore | None, settings: Settings
 ) -> TrajectoryStore:
@@ -212,6 +224,8 @@ async def run(
     specs = resolve_specs(model, roles, settings)
     models = build_models(specs, settings)
     await check_models(models)
+    if settings.reply_cache is not None:
+        models = with_reply_cache(models, settings.reply_cache)
     budgets = (budgets or Budgets()).model_copy(update={"max_rounds": max_rounds})
     limits = limits or Limits()
     sandbox_name = sandbox or settings.sandbox
@@ -231,7 +245,7 @@ async def run(
                 strategy=chosen.name,
                 params=run_params,
                 roles=dict(specs),
-                sampling=dict(sampling or {}),
+                sampling={r: (sampling or {}).get(r) or Sampling() for r in chosen.roles},
                 budgets=budgets,
                 limits=limits,
                 sandbox=sandbox_name,
@@ -247,7 +261,15 @@ async def run(
                 on_outcome(outcome)
             return outcome
 
-        return list(await asyncio.gather(*(one(t) for t in task_list)))
+        # A task group: if one task fails unexpectedly the others are cancelled (and stored
+        # as cancelled) before the store and sandbox close, instead of running on.
+        try:
+            async with asyncio.TaskGroup() as group:
+                running = [group.create_task(one(t)) for t in task_list]
+        except BaseExceptionGroup as grouped:
+            first = grouped.exceptions[0]
+            raise first from None
+        return [r.result() for r in running]
 
 
 def run_sync(tasks: str | Sequence[Task], **kwargs: Any) -> list[Outcome]:

@@ -56,3 +56,21 @@ def test_assemble_body_only_completion() -> None:
 
 def test_assemble_without_preamble_is_the_code() -> None:
     assert assemble_program(_task(""), F1) == F1
+
+
+def test_example_usage_after_the_function_is_dropped() -> None:
+    reply = (
+        "```python\nimport math\n\nLIMIT = 10\n\n@staticmethod\ndef helper(x):\n    return x\n\n"
+        "def f(x):\n    return helper(x) + 1\n\nprint(f(1))\nassert f(2) == 3\n"
+        "result = f(3)\nfor i in range(3):\n    print(f(i))\n"
+        "if __name__ == '__main__':\n    f(0)\n```"
+    )
+    assert extract_code(reply, "f") == (
+        "import math\n\nLIMIT = 10\n\n@staticmethod\ndef helper(x):\n    return x\n\n"
+        "def f(x):\n    return helper(x) + 1"
+    )
+
+
+def test_code_without_examples_is_left_as_written() -> None:
+    code = "# adds one\ndef f(x):\n    # comment\n    return x + 1\n\n\nTABLE = [i * i for i in range(3)]"
+    assert extract_code(f"```python\n{code}\n```", "f") == code

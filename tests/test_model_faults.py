@@ -15,6 +15,7 @@ import corrigo
 from corrigo.config import Settings
 from corrigo.errors import ModelCallFailed
 from corrigo.models import get_model
+from corrigo.models.base import looks_like_refusal
 from corrigo.models.openai import OpenAIModel
 from corrigo.records import Message
 from tests.helpers import fenced
@@ -200,3 +201,39 @@ async def test_story_through_retries_reaches_a_verified_outcome(tmp_path: Path) 
         None,
         None,
     ]
+
+
+async def test_usage_reaches_langchain_callbacks_of_the_caller(tmp_path: Path) -> None:
+    """Token budgets can lean on LangChain: a caller's usage callback sees every call made
+    inside its runnable (as a LangGraph node's calls are), retries included only once."""
+    from langchain_core.callbacks import UsageMetadataCallbackHandler
+    from langchain_core.runnables import RunnableLambda
+
+    state = ServerState(script=["500", "ok", "ok"], replies=["a", "b"])
+    with model_server(state) as url:
+        model = _model(tmp_path, url)
+
+        async def node(_: object) -> list[str]:
+            return [(await _ask(model)).text, (await _ask(model)).text]
+
+        handler = UsageMetadataCallbackHandler()
+        texts = await RunnableLambda(node).ainvoke(None, config={"callbacks": [handler]})
+    assert texts == ["a", "b"]
+    [usage] = handler.usage_metadata.values()
+    assert usage["input_tokens"] == 222 and usage["output_tokens"] == 44
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("I'm sorry, but I can't help with that.", True),
+        ("I’m sorry, I cannot assist with this request.", True),
+        ("I cannot help with creating malware.", True),
+        ("I apologize, but I'm unable to assist with that.", True),
+        ("I'm sorry for the confusion. Here is the fix:\n```python\ndef f(): ...\n```", False),
+        ("Sorry, the previous code had a bug; I can't see why it passed. Fixed:", False),
+        ('```python\ndef cannot():\n    return "I can\'t"\n```', False),
+    ],
+)
+def test_refusal_heuristic_flags_only_obvious_refusals(text: str, refusal: bool) -> None:
+    assert looks_like_refusal(text) is refusal

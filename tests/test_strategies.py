@@ -292,3 +292,52 @@ async def test_every_strategy_replays_exactly_from_its_records(
     assert report.all_matched, [m for m in report.steps if not m.matched]
     assert report.replies_served == sum(1 for s in steps if s.kind == "model")
     assert report.stop_reason == outcome.stop_reason
+
+
+async def test_generated_tests_gate_a_task_without_visible_tests(
+    tmp_path: Path, settings: Settings
+) -> None:
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_text(
+        json.dumps(
+            {
+                "id": "add",
+                "prompt": "Write add(a, b) returning the sum of a and b.",
+                "entry_point": "add",
+                "hidden_tests": ["assert add(10**12, 1) == 10**12 + 1"],
+            }
+        )
+        + "\n"
+    )
+    good = "def add(a, b):\n    return a + b\n"
+    designer = "```python\nassert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(1,\n```"
+    [outcome] = await corrigo.run(
+        f"jsonl:{tasks}",
+        strategy="self_debug",
+        model=script(
+            tmp_path,
+            {
+                "test_designer": [designer],
+                "solver": [fenced(good), fenced(good)],
+                "refiner": [fenced(good)],
+            },
+        ),
+        settings=settings,
+        max_rounds=4,
+    )
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    # The line that does not compile is dropped and counted, and never reaches the sandbox.
+    assert (outcome.generated_tests, outcome.generated_dropped) == (2, 1)
+    verify = next(s for s in stored.steps if s.node == "verify")
+    assert verify.verdict is not None and verify.verdict.evidence is not None
+    names = [t.name for t in verify.verdict.evidence.tests]
+    assert names == [
+        "program loads and defines add",
+        "generated 1: add(1, 2)",
+        "generated 2: add(2, 2)",
+    ]
+    # Without visible tests the generated ones are the gate; the wrong one (2 + 2 == 5)
+    # keeps the run from stopping as verified, but the correct answer is kept.
+    assert "may be wrong" in verify.verdict.feedback
+    assert outcome.stop_reason == "no_progress"
+    assert outcome.hidden_passed is True and outcome.generated_passed is False

@@ -46,8 +46,56 @@ def _bare_code(text: str) -> str | None:
     return None
 
 
+def _calls(node: ast.AST, names: set[str]) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names
+        for n in ast.walk(node)
+    )
+
+
+def _is_example(node: ast.stmt, entry_point: str) -> bool:
+    """Top-level code that only demonstrates the function: it runs when the program
+    loads, so a crash or a print there would be blamed on the function itself."""
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Call)
+    if isinstance(node, ast.If):
+        return "__name__" in {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.For | ast.While):
+        return _calls(node, {entry_point, "print"})
+    return False
+
+
+def strip_examples(code: str, entry_point: str) -> str:
+    """``code`` without the example calls, prints, asserts and ``__main__`` blocks a
+    model often appends after the function (as EvalPlus's sanitizer does)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    if not any(_is_example(node, entry_point) for node in tree.body):
+        return code
+    lines = code.splitlines()
+    kept: list[str] = []
+    for node in tree.body:
+        if _is_example(node, entry_point):
+            continue
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        kept.append("\n".join(lines[first - 1 : node.end_lineno]))
+    return "\n\n".join(kept)
+
+
 def extract_code(reply: str, entry_point: str | None = None) -> str | None:
-    """The code in ``reply`` (the block defining ``entry_point`` when several do), or None."""
+    """The code in ``reply`` (the block defining ``entry_point`` when several do), or None;
+    example usage after the function is dropped."""
+    code = _extract(reply, entry_point)
+    if code is not None and entry_point and _defines(code, entry_point):
+        code = strip_examples(code, entry_point)
+    return code
+
+
+def _extract(reply: str, entry_point: str | None) -> str | None:
     blocks = [
         (lang.lower(), body) for lang, body in _FENCE.findall(reply) if lang.lower() in _PY_LANGS
     ]

@@ -36,31 +36,57 @@ def runs_command(
     console.print(runs_table(records))
 
 
-def _show_step(step: Step, previous_code: str | None) -> str | None:
+_TEXT_TITLES = {
+    "review": "critique",
+    "rank": "ranking",
+    "reflect": "reflection",
+    "design_tests": "generated tests",
+}
+
+
+def _show_step(step: Step, codes: dict[str, str]) -> None:
+    """One step; ``codes`` holds the code of every candidate so far, by key, so a
+    revision is shown as a diff against the candidate it revised."""
     console.rule(step_title(step), align="left")
     if step.kind == "model":
         if step.error:
             console.print(f"[red]model error:[/red] {escape(step.error)}")
-            return previous_code
+            return
         usage = step.usage
+        extra = "".join(f" · {flag}" for flag in step.flags)
+        if step.temperature:
+            extra += f" · temperature {step.temperature:g}"
         console.print(
             f"[dim]{escape(step.model or '')} · {usage.tokens_in}→{usage.tokens_out} tokens"
-            f" · {usage.latency_ms:.0f} ms[/dim]"
+            f" · {usage.latency_ms:.0f} ms{escape(extra)}[/dim]"
         )
-        if step.candidate is not None:
-            if not step.candidate.extracted:
+        candidate = step.candidate
+        if candidate is not None:
+            parent = codes.get(candidate.parent or "")
+            if not candidate.extracted:
                 console.print("[yellow]no code in the reply:[/yellow]")
                 console.print(escape(step.output or ""))
-            elif previous_code is None:
-                console.print(Syntax(step.candidate.code, "python", line_numbers=False))
+            elif parent is None:
+                console.print(Syntax(candidate.code, "python", line_numbers=False))
             else:
-                console.print(Syntax(code_diff(previous_code, step.candidate.code), "diff"))
-            return step.candidate.code if step.candidate.extracted else previous_code
-        console.print(Panel(escape(step.output or ""), title="critique", title_align="left"))
-        return previous_code
+                console.print(f"[dim]revises {escape(candidate.parent or '')}[/dim]")
+                console.print(Syntax(code_diff(parent, candidate.code), "diff"))
+            codes[candidate.key or str(step.seq)] = candidate.code
+            return
+        title = _TEXT_TITLES.get(step.node, step.node)
+        console.print(Panel(escape(step.output or ""), title=title, title_align="left"))
+        return
     verdict = step.verdict
     if verdict is None:
-        return previous_code
+        return
+    if step.node == "probe" and verdict.evidence is not None:
+        console.print("outputs on the probe inputs (for agreement between candidates):")
+        from corrigo.agents.verifier import probe_outputs
+
+        tests = verdict.evidence.tests
+        for test, output in zip(tests, probe_outputs(tests), strict=True):
+            console.print(f"  {escape(test.name)} → {escape(output)}")
+        return
     which = "hidden tests (score only)" if step.role == "scorer" else "visible tests"
     console.print(
         f"{which}: {'[green]passed' if verdict.passed else '[red]failed'}[/] "
@@ -73,7 +99,6 @@ def _show_step(step: Step, previous_code: str | None) -> str | None:
             console.print(f"  {mark} {escape(test.name)}{message}")
     elif verdict.feedback:
         console.print(escape(verdict.feedback))
-    return previous_code
 
 
 @app.command("show")
@@ -83,7 +108,7 @@ def show_command(
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Print a stored run round by round: code (diffs after round 1), tests, critiques."""
+    """Print a stored run step by step: code (revisions as diffs), tests, critiques."""
     import corrigo
 
     stored = asyncio.run(corrigo.load_run(run_id, settings=settings_for(store, home)))
@@ -99,9 +124,9 @@ def show_command(
     console.print(f"[bold]run {record.id}[/bold] · task {spec.task.id} · strategy {spec.strategy}")
     roles = ", ".join(f"{r}={m}" for r, m in spec.roles.items())
     console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
-    code: str | None = None
+    codes: dict[str, str] = {}
     for step in stored.steps:
-        code = _show_step(step, code)
+        _show_step(step, codes)
     console.rule("outcome", align="left")
     if outcome is None:
         console.print("[yellow]run has not finished[/yellow]")

@@ -85,9 +85,9 @@ class ChatModel(ABC):
 
 
 _REFUSAL = re.compile(
-    r"^(?:i'?m sorry|i am sorry|sorry|i apologi[sz]e)\b[^.!\n]{0,40}?"
-    r"\b(?:i can'?t|i cannot|i can not|i won'?t|i'?m (?:not able|unable)|i am (?:not able|unable))"
-    r"|^(?:i can'?t|i cannot|i won'?t) (?:help|assist|comply|provide|do that|write)",
+    r"^(?:(?:i'?m sorry|i am sorry|sorry|i apologi[sz]e)[,.!]?\s+(?:but\s+)?)?"
+    r"(?:i can'?t|i cannot|i can not|i won'?t|i'?m (?:not able|unable)|i am (?:not able|unable))"
+    r" (?:to )?(?:help|assist|comply|provide|do that|write|fulfil|create|complete|answer)"
 )
 
 

@@ -32,7 +32,8 @@ class RetryPolicy:
     max_wait: float = 8.0
 
     def wait(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Full-jitter backoff before retry number ``attempt`` (1-based)."""
+        """Jittered backoff before retry number ``attempt`` (1-based): between half and
+        all of ``backoff * 2**(attempt - 1)``, capped at ``max_wait``."""
         ceiling = min(self.max_wait, self.backoff * (2 ** (attempt - 1)))
         return (rng or random).uniform(ceiling / 2, ceiling)
 

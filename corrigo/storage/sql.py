@@ -2,6 +2,13 @@
 
 Records are stored as JSON text produced by pydantic, never pickled. Calls run in a
 worker thread so the event loop is never blocked; each write commits before returning.
+
+A SQLite file is used in WAL mode with ``synchronous=NORMAL``: a commit appends to the
+log without waiting for the disk (tens of microseconds instead of the ~20 ms of an
+fsync, which serialised every run's steps behind one another), readers such as
+``corrigo runs`` never block the writer, and the file stays consistent after any crash.
+Only a power loss or OS crash may lose the last commits (a run left ``running`` is run
+again by ``--resume``); a killed corrigo process loses nothing it committed.
 """
 
 from __future__ import annotations
@@ -109,7 +116,10 @@ class SQLStore(TrajectoryStore):
             url = sa.engine.make_url(self.url)
         except Exception:
             raise StoreUnavailable(f"cannot open store: malformed URL {self.url!r}") from None
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        sqlite = url.get_backend_name() == "sqlite"
+        sqlite_file = sqlite and url.database not in (None, "", ":memory:")
+        if sqlite_file:
+            assert url.database is not None
             folder = Path(url.database).expanduser().parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -118,11 +128,13 @@ class SQLStore(TrajectoryStore):
                     f"cannot open store {_redact(self.url)}: {exc.strerror}"
                 ) from None
         options: dict[str, Any] = {}
-        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        if sqlite and not sqlite_file:
             # One shared connection, or each worker thread would see its own empty database.
             options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         try:
             engine = sa.create_engine(url, **options)
+            if sqlite_file:
+                sa.event.listen(engine, "connect", _wal_without_fsync)
             with engine.begin() as conn:
                 metadata.create_all(conn)
         except ModuleNotFoundError as exc:
@@ -333,6 +345,14 @@ class SQLStore(TrajectoryStore):
                 return list(conn.execute(query.limit(limit)).all())
 
         return [_decode(BenchSpec, row[0]) for row in await self._call(select)]
+
+
+def _wal_without_fsync(dbapi_connection: Any, _record: Any) -> None:
+    """Each new SQLite connection: write-ahead log, no fsync per commit (module docstring)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _by_id_or_prefix(engine: sa.Engine, table: sa.Table, key: str) -> list[Any]:

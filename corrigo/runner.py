@@ -82,7 +82,7 @@ def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds
         error=errors[0] if errors else None,
         generated_tests=len(generated),
         generated_dropped=state.get("generated_dropped", 0),
-        generated_passed=best.generated_passed if best and generated else None,
+        generated_passed=state.get("generated_passed") if generated else None,
     )
 
 
@@ -160,13 +160,15 @@ async def execute(
 
 
 def with_reply_cache(models: Mapping[str, ChatModel], path: Path) -> dict[str, ChatModel]:
-    """Every model behind one reply cache (see :mod:`corrigo.models.cache`)."""
+    """Every model behind one reply cache (see :mod:`corrigo.models.cache`), but scripted
+    ones: their replies are a sequence, not a function of the request."""
     from corrigo.models.cache import CachedModel, ReplyCache
 
     cache = ReplyCache(path)
     wrapped: dict[int, ChatModel] = {}
     for model in models.values():
-        wrapped.setdefault(id(model), CachedModel(model, cache))
+        keep = model.spec.startswith("scripted:")
+        wrapped.setdefault(id(model), model if keep else CachedModel(model, cache))
     return {role: wrapped[id(model)] for role, model in models.items()}
 
 

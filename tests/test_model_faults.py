@@ -14,11 +14,11 @@ import pytest
 import corrigo
 from corrigo.config import Settings
 from corrigo.errors import ModelCallFailed
-from corrigo.models import get_model
+from corrigo.models import close_models, get_model, resolve_specs
 from corrigo.models.base import looks_like_refusal
 from corrigo.models.openai import OpenAIModel
 from corrigo.records import Message
-from tests.helpers import fenced
+from tests.helpers import fenced, write_script
 from tests.model_server import ServerState, model_server
 from tests.test_story import BUGGY, CRITIQUE, FIXED
 
@@ -145,13 +145,17 @@ async def test_replies_are_classified_never_raised(
     assert reply.finish_reason == finish
 
 
-async def test_sampling_parameters_reach_the_request(tmp_path: Path) -> None:
-    state = ServerState(replies=["a", "b"])
+async def test_sampling_parameters_reach_the_request_and_close_is_reversible(
+    tmp_path: Path,
+) -> None:
+    state = ServerState(replies=["a", "b", "c"])
     with model_server(state) as url:
         model = _model(tmp_path, url)
         await _ask(model)
         await _ask(model, temperature=0.8, seed=7, max_tokens=64)
-    default, sampled = state.requests
+        await close_models({"solver": model, "reviewer": model})
+        await _ask(model)  # a closed model opens a new connection pool on its next call
+    default, sampled, _ = state.requests
     assert default["temperature"] == 0.0 and default["seed"] == 0
     assert default["max_completion_tokens"] == 1024
     assert sampled["temperature"] == 0.8 and sampled["seed"] == 7
@@ -237,3 +241,38 @@ async def test_usage_reaches_langchain_callbacks_of_the_caller(tmp_path: Path) -
 )
 def test_refusal_heuristic_flags_only_obvious_refusals(text: str, refusal: bool) -> None:
     assert looks_like_refusal(text) is refusal
+
+
+async def test_scripted_replies_are_each_served_once_under_concurrency(tmp_path: Path) -> None:
+    """Strategies fan samples out and draw from one per-role list, from tasks and threads."""
+    script = write_script(
+        tmp_path / "s.yaml",
+        {"replies": {"solver": [f"r{i}" for i in range(12)], "unused_role": ["x"]}},
+    )
+    model = get_model(f"scripted:{script}", _settings(tmp_path, "http://127.0.0.1:9/v1"))
+
+    async def ask() -> str:
+        reply = await model.complete(ASK, role="solver", task_id="t", temperature=0.8, seed=3)
+        return reply.text
+
+    in_tasks = await asyncio.gather(*(ask() for _ in range(6)))
+    in_threads = await asyncio.gather(*(asyncio.to_thread(asyncio.run, ask()) for _ in range(6)))
+    assert sorted([*in_tasks, *in_threads]) == sorted(f"r{i}" for i in range(12))
+    with pytest.raises(corrigo.CorrigoError, match="no reply #13 for role 'solver'"):
+        await ask()
+
+
+def test_every_role_can_be_set_on_its_own(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "http://127.0.0.1:9/v1")
+    specs = resolve_specs(
+        "openai:main", {"test_designer": "openai:tests", "reflector": "ollama:r"}, settings
+    )
+    assert specs == {
+        "solver": "openai:main",
+        "reviewer": "openai:main",
+        "refiner": "openai:main",
+        "test_designer": "openai:tests",
+        "reflector": "ollama:r",
+    }
+    with pytest.raises(corrigo.CorrigoError, match="unknown role"):
+        resolve_specs("openai:main", {"critic": "openai:x"}, settings)

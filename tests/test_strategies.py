@@ -341,3 +341,45 @@ async def test_generated_tests_gate_a_task_without_visible_tests(
     assert "may be wrong" in verify.verdict.feedback
     assert outcome.stop_reason == "no_progress"
     assert outcome.hidden_passed is True and outcome.generated_passed is False
+
+
+@pytest.mark.parametrize(("expected", "wins"), [(False, "2 * x"), (True, "return x\n")])
+async def test_best_of_n_majority_outvotes_a_wrong_generated_test(
+    tmp_path: Path, settings: Settings, expected: bool, wins: str
+) -> None:
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_text(
+        json.dumps(
+            {
+                "id": "double",
+                "prompt": "Write double(x) returning twice x.",
+                "entry_point": "double",
+                "hidden_tests": ["assert double(21) == 42"],
+            }
+        )
+        + "\n"
+    )
+    right, same, wrong = (
+        "def double(x):\n    return 2 * x\n",
+        "def double(x):\n    return x + x\n",
+        "def double(x):\n    return x\n",
+    )
+    # The test designer gets it wrong: it expects the input back.
+    designer = "```python\nassert double(2) == 2\nassert double(3) == 3\n```"
+    [outcome] = await corrigo.run(
+        f"jsonl:{tasks}",
+        strategy=f"best_of_n(n=7, expected={expected})",
+        model=script(
+            tmp_path,
+            {
+                "test_designer": [designer],
+                "solver": [fenced(c) for c in (right, wrong, same, same)],
+            },
+        ),
+        settings=settings,
+    )
+    assert outcome.best is not None and wins in outcome.best.code + "\n"
+    assert outcome.hidden_passed is (not expected)
+    # Whether used or not, the generated tests are measured on the answer.
+    assert outcome.generated_passed is expected
+    assert outcome.first_round_hidden_passed is True

@@ -23,7 +23,7 @@ from corrigo.graphs.calls import Asked, ask, run_tests
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, focus_attempt
 from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
-from corrigo.records import Candidate, Reflection
+from corrigo.records import Candidate, Message, Reflection
 
 Update = dict[str, Any]
 FRESH_TEMPERATURE = 0.8
@@ -120,7 +120,7 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     pending = sorted(state.get("pending") or [], key=lambda c: (c.round, c.key))
     earlier = {a.candidate.code for a in state.get("attempts") or []}
-    generated = state.get("generated") or []
+    generated = (state.get("generated") or []) if ctx.param("expected", True) else []
 
     async def one(candidate: Candidate) -> tuple[Attempt, Spend]:
         verdict, spend = await run_tests(
@@ -184,63 +184,72 @@ async def review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     return update
 
 
-async def refine(state: LoopState, runtime: Runtime[RunContext]) -> Update:
-    ctx = runtime.context
-    target = latest_failure(state)
-    assert target is not None
+async def revision(
+    state: LoopState,
+    ctx: RunContext,
+    *,
+    role: str,
+    node: str,
+    messages: list[Message],
+    parent: Attempt | None,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> Update:
+    """A next-round candidate from ``role``: a revision of ``parent``, or a new start."""
     round_ = state.get("round", 1) + 1
     asked = await ask(
         ctx,
-        role="refiner",
-        key=f"r{round_}.refine",
-        messages=refiner_messages(
-            ctx.task, target.candidate, target.verdict, state.get("critique") or ""
-        ),
+        role=role,
+        key=f"r{round_}.{node}",
+        messages=messages,
         round=round_,
-        node="refine",
+        node=node,
+        temperature=temperature,
+        seed=seed,
         propose=True,
-        parent=target.candidate.key,
+        parent=parent.candidate.key if parent is not None else None,
     )
     return proposed(asked, round=round_)
+
+
+def _target(state: LoopState) -> Attempt:
+    target = latest_failure(state)
+    assert target is not None, "a revision needs an earlier attempt"
+    return target
+
+
+async def refine(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Revise the candidate with its failures and the reviewer's critique."""
+    ctx, target = runtime.context, _target(state)
+    critique = state.get("critique") or ""
+    messages = refiner_messages(ctx.task, target.candidate, target.verdict, critique)
+    return await revision(
+        state, ctx, role="refiner", node="refine", messages=messages, parent=target
+    )
 
 
 async def debug(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     """Self-Debugging: the failing tests' calls, values and errors straight to the fixer."""
-    ctx = runtime.context
-    target = latest_failure(state)
-    assert target is not None
-    round_ = state.get("round", 1) + 1
-    asked = await ask(
-        ctx,
-        role="refiner",
-        key=f"r{round_}.debug",
-        messages=debugger_messages(ctx.task, target.candidate, target.verdict),
-        round=round_,
-        node="debug",
-        propose=True,
-        parent=target.candidate.key,
+    ctx, target = runtime.context, _target(state)
+    messages = debugger_messages(ctx.task, target.candidate, target.verdict)
+    return await revision(
+        state, ctx, role="refiner", node="debug", messages=messages, parent=target
     )
-    return proposed(asked, round=round_)
 
 
 async def fresh(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     """A fresh sample instead of a repeated fix: the solver again, at temperature."""
-    ctx = runtime.context
-    target = latest_failure(state)
-    assert target is not None
-    round_ = state.get("round", 1) + 1
-    asked = await ask(
+    ctx, target = runtime.context, _target(state)
+    return await revision(
+        state,
         ctx,
         role="solver",
-        key=f"r{round_}.fresh",
-        messages=fresh_messages(ctx.task, target.verdict),
-        round=round_,
         node="fresh",
+        messages=fresh_messages(ctx.task, target.verdict),
+        parent=None,
         temperature=float(ctx.param("temperature", FRESH_TEMPERATURE)),
-        seed=round_,
-        propose=True,
+        seed=state.get("round", 1) + 1,
     )
-    return proposed(asked, round=round_)
 
 
 async def reflect(state: LoopState, runtime: Runtime[RunContext]) -> Update:
@@ -276,17 +285,6 @@ async def retry(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     """Reflexion's next attempt, conditioned on the last attempt and every reflection."""
     ctx = runtime.context
     target = (state.get("attempts") or [])[-1]
-    round_ = state.get("round", 1) + 1
-    asked = await ask(
-        ctx,
-        role="solver",
-        key=f"r{round_}.retry",
-        messages=retry_messages(
-            ctx.task, target.candidate, target.verdict, state.get("notes") or []
-        ),
-        round=round_,
-        node="retry",
-        propose=True,
-        parent=target.candidate.key,
-    )
-    return proposed(asked, round=round_)
+    notes = state.get("notes") or []
+    messages = retry_messages(ctx.task, target.candidate, target.verdict, notes)
+    return await revision(state, ctx, role="solver", node="retry", messages=messages, parent=target)

@@ -22,6 +22,9 @@ COMMON_PARAMS: dict[str, Any] = {
     "max_rounds": None,  # rounds at most (default: the budgets' max_rounds)
     "tests": "auto",  # generated tests: auto (when a task has no visible tests), always, never
     "test_count": 8,
+    # Generated tests' expected values count as tests (feedback, second ranking key); with
+    # False only their inputs are used, as probes for agreement between candidates.
+    "expected": True,
     "fresh": True,  # a fresh sample instead of stopping after a round with nothing new
     "max_stale": 2,
     "temperature": 0.8,  # for samples, fresh attempts and expansions

@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from corrigo.agents.reviewer import parse_ranking, ranker_messages
-from corrigo.agents.verifier import probe_outputs, probe_test
+from corrigo.agents.verifier import probe_outputs, probe_test, split_generated, visible_tests
 from corrigo.graphs.calls import ask
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, first_attempt, rank_key, stop_check
@@ -139,10 +139,28 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     if best is None:
         return update
     update["best_key"] = best.candidate.key
+    spend = Spend()
+    generated = state.get("generated") or []
+    if generated and best.generated_passed is None:
+        # Not used as tests by this run, but measured on the answer (score only), so every
+        # report can give the generated tests' error rates against the hidden tests.
+        verdict, used = await run_tests(
+            ctx,
+            best.candidate,
+            key=f"check-generated:{best.candidate.key}",
+            round=best.candidate.round,
+            generated=generated,
+            role="scorer",
+            node="score",
+        )
+        update["generated_passed"] = split_generated(verdict, len(visible_tests(ctx.task)))[1]
+        spend = spend + used
+    else:
+        update["generated_passed"] = best.generated_passed
     if not ctx.task.hidden_tests:
+        update["spend"] = spend
         return update
     scored: dict[str, Verdict] = {}
-    spend = Spend()
     for field, attempt in (("hidden", best), ("first_hidden", first)):
         if attempt is None:
             continue

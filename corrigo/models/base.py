@@ -79,9 +79,10 @@ class ChatModel(ABC):
         object is used from another loop, as ``run_sync`` does once per call.
         """
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.concurrency))
-        return self._slots[1]
+        slots = self._slots
+        if slots is None or slots[0] is not loop:
+            slots = self._slots = (loop, asyncio.Semaphore(self.concurrency))
+        return slots[1]
 
 
 _REFUSAL = re.compile(

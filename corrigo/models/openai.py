@@ -98,6 +98,7 @@ class OpenAIModel(LangChainModel):
         return public_url(self.base_url) if self.base_url else "the OpenAI API"
 
     def build(self) -> BaseChatModel:
+        import openai
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
@@ -107,6 +108,9 @@ class OpenAIModel(LangChainModel):
             max_retries=0,  # ours, in call_with_retries
             timeout=self.policy.deadline,
             disable_streaming=True,
+            # Our own connection pool, not LangChain's process-wide one per base URL:
+            # a pool belongs to one event loop, and aclose() must not close another's.
+            http_async_client=openai.DefaultAsyncHttpxClient(timeout=self.policy.deadline),
         )
 
     def params(

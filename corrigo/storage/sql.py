@@ -206,28 +206,33 @@ class SQLStore(TrajectoryStore):
         await self._call(insert)
 
     async def finish_run(self, run_id: str, outcome: Outcome) -> None:
-        current = await self.get_run(run_id)
-        record = current.model_copy(
-            update={"status": "finished", "outcome": outcome, "finished_at": utcnow()}
-        )
+        finished_at = utcnow()
 
-        def update(engine: sa.Engine) -> None:
+        def update(engine: sa.Engine) -> list[Any]:
+            # One trip to the worker thread and one transaction: read, then mark finished.
             with engine.begin() as conn:
+                rows = _by_id_or_prefix(conn, runs, run_id)
+                if len(rows) != 1:
+                    return rows
+                current = _decode(RunRecord, rows[0][0])
+                record = current.model_copy(
+                    update={"status": "finished", "outcome": outcome, "finished_at": finished_at}
+                )
                 conn.execute(
                     runs.update()
                     .where(runs.c.id == current.id)
                     .values(status="finished", record=record.model_dump_json())
                 )
+                return rows
 
-        await self._call(update)
+        _only_run(await self._call(update), run_id)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        rows = await self._call(lambda engine: _by_id_or_prefix(engine, runs, run_id))
-        if not rows:
-            raise RunNotFound(f"no run {run_id!r} in the store")
-        if len(rows) > 1:
-            raise RunNotFound(f"run id prefix {run_id!r} is ambiguous")
-        return _decode(RunRecord, rows[0][0])
+        def select(engine: sa.Engine) -> list[Any]:
+            with engine.connect() as conn:
+                return _by_id_or_prefix(conn, runs, run_id)
+
+        return _decode(RunRecord, _only_run(await self._call(select), run_id))
 
     async def get_steps(self, run_id: str) -> list[Step]:
         run = await self.get_run(run_id)
@@ -317,12 +322,12 @@ class SQLStore(TrajectoryStore):
 
     async def get_bench(self, bench_id: str) -> BenchSpec:
         def select(engine: sa.Engine) -> list[Any]:
-            if bench_id != "last":
-                return _by_id_or_prefix(engine, benches, bench_id)
             newest = sa.select(benches.c.record).order_by(
                 benches.c.created_at.desc(), benches.c.id.desc()
             )
             with engine.connect() as conn:
+                if bench_id != "last":
+                    return _by_id_or_prefix(conn, benches, bench_id)
                 return list(conn.execute(newest.limit(1)).all())
 
         rows = await self._call(select)
@@ -355,17 +360,25 @@ def _wal_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _by_id_or_prefix(engine: sa.Engine, table: sa.Table, key: str) -> list[Any]:
+def _by_id_or_prefix(conn: sa.Connection, table: sa.Table, key: str) -> list[Any]:
     """Records whose id is ``key``, else (for 6+ characters) up to two it prefixes."""
-    with engine.connect() as conn:
-        exact = conn.execute(sa.select(table.c.record).where(table.c.id == key)).all()
-        if exact:
-            return list(exact)
-        if len(key) < 6:
-            return []
-        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = sa.select(table.c.record).where(table.c.id.like(escaped + "%", escape="\\"))
-        return list(conn.execute(query.limit(2)).all())
+    exact = conn.execute(sa.select(table.c.record).where(table.c.id == key)).all()
+    if exact:
+        return list(exact)
+    if len(key) < 6:
+        return []
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = sa.select(table.c.record).where(table.c.id.like(escaped + "%", escape="\\"))
+    return list(conn.execute(query.limit(2)).all())
+
+
+def _only_run(rows: list[Any], run_id: str) -> str:
+    """The one stored run record ``rows`` should hold; RunNotFound otherwise."""
+    if not rows:
+        raise RunNotFound(f"no run {run_id!r} in the store")
+    if len(rows) > 1:
+        raise RunNotFound(f"run id prefix {run_id!r} is ambiguous")
+    return str(rows[0][0])
 
 
 def _decode(cls: type[T], text: str) -> T:

@@ -2,9 +2,11 @@
 
 The first wave is one greedy sample (what ``single`` returns); later waves draw samples
 at temperature in parallel (``Send`` fan-out), up to ``n`` in all. Candidates are
-ranked by visible tests, then generated tests, then by how many candidates return the
-same outputs on the generated inputs (self-consistency over executions, as in CodeT
-and MBR-exec). Sampling stops early once a candidate passes the tests and — where
+ranked by visible tests, then by how many candidates return the same outputs on the
+generated inputs (self-consistency over executions, MBR-exec). The generated tests'
+expected values are not used by default (``expected=False``): a small model's expected
+values are often wrong, and a wrong test that two degenerate samples happen to pass
+would outvote the majority; with ``expected=True`` they rank before agreement (CodeT-like). Sampling stops early once a candidate passes the tests and — where
 there are generated inputs to compare on — ``agree`` candidates agree with it
 (early-stopping self-consistency): easy tasks cost one sample, hard ones up to ``n``.
 Nothing is fed back to the model: feedback here is selection.
@@ -77,5 +79,5 @@ STRATEGY = Strategy(
     "best_of_n",
     build,
     roles=("solver", "test_designer"),
-    params={"n": 8, "agree": 2, "temperature": 0.8, "tests": "auto"},
+    params={"n": 8, "agree": 2, "temperature": 0.8, "tests": "auto", "expected": False},
 )

@@ -9,6 +9,7 @@ stored run, and returns their outcomes in task order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -86,6 +87,13 @@ def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds
     )
 
 
+@functools.cache
+def _compiled(name: str) -> Any:
+    """A strategy's compiled graph, built once: it holds no run state (each run brings
+    its context and input), so every run of the strategy shares it."""
+    return get_strategy(name).build().compile()
+
+
 async def execute(
     spec: RunSpec,
     *,
@@ -101,7 +109,7 @@ async def execute(
     ``log`` lets replay and resume hand in steps recorded earlier (see StepLog)."""
     strategy = get_strategy(spec.strategy)
     params = strategy.resolve(spec.params)
-    compiled = strategy.build().compile()
+    compiled = _compiled(spec.strategy)
     record = await store.create_run(spec, run_id)
     started = time.time()
     if log is None:
@@ -129,15 +137,15 @@ async def execute(
             config={"recursion_limit": RECURSION_LIMIT},
         ):
             if mode == "values":
-                final = chunk  # type: ignore[assignment]
+                final = chunk
             elif on_event is not None and mode == "updates":
-                for node in chunk:
-                    on_event(
-                        spec.task.id,
-                        {"event": "node", "node": node, "round": final.get("round", 0)},
-                    )
+                for node, update in chunk.items():
+                    # The round the node worked in: the one it moved to, else the current.
+                    moved = update.get("round") if isinstance(update, dict) else None
+                    round_ = moved or final.get("round", 0)
+                    on_event(spec.task.id, {"event": "node", "node": node, "round": round_})
             elif on_event is not None and mode == "custom":
-                on_event(spec.task.id, dict(chunk))  # type: ignore[arg-type]
+                on_event(spec.task.id, dict(chunk))
     except asyncio.CancelledError:
         outcome = Outcome(
             run_id=record.id, task_id=spec.task.id, stop_reason="cancelled", strategy=spec.strategy
@@ -193,7 +201,7 @@ def _version() -> str:
 async def run(
     tasks: str | Sequence[Task],
     *,
-    strategy: str = "refine",
+    strategy: str = "best_of_n",
     model: str | None = None,
     roles: Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,

@@ -158,10 +158,16 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) overflows when many clients connect at once, and a refused
+    # connect is resent only after a second.
+    request_queue_size = 128
+
+
 @contextmanager
 def model_server(state: ServerState) -> Iterator[str]:
     """Serve on 127.0.0.1 on a free port; yields the ``/v1`` base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -25,6 +25,8 @@ def _run_all(tmp_path: Path, broken: bool) -> list[dict]:
     done = corrigo(
         "run",
         "humaneval",
+        "--strategy",
+        "refine",
         "--model",
         f"scripted:{script}",
         "--max-rounds",
@@ -60,7 +62,15 @@ def test_broken_variants_pass_none(tmp_path: Path) -> None:
 
 def test_table_and_totals_line(tmp_path: Path) -> None:
     script = _script(tmp_path / "canonical.json", broken=False)
-    done = corrigo("run", "humaneval[:3]", "--model", f"scripted:{script}", home=tmp_path / "home")
+    done = corrigo(
+        "run",
+        "humaneval[:3]",
+        "--strategy",
+        "refine",
+        "--model",
+        f"scripted:{script}",
+        home=tmp_path / "home",
+    )
     assert done.returncode == 0, done.stderr
     for header in ("first round", "final visible", "hidden", "rounds", "model calls", "tokens"):
         assert header in done.stdout

@@ -14,7 +14,14 @@ def _story_run(tmp_path: Path) -> tuple[Path, str]:
     home = tmp_path / "home"
     script = story_script(tmp_path)
     done = corrigo(
-        "run", "humaneval:HumanEval/12", "--model", f"scripted:{script}", "--json", home=home
+        "run",
+        "humaneval:HumanEval/12",
+        "--strategy",
+        "refine",
+        "--model",
+        f"scripted:{script}",
+        "--json",
+        home=home,
     )
     assert done.returncode == 0, done.stderr
     [outcome] = json.loads(done.stdout)

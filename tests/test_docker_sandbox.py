@@ -31,6 +31,8 @@ def test_story_runs_in_docker(tmp_path: Path) -> None:
     done = corrigo(
         "run",
         "humaneval:HumanEval/12",
+        "--strategy",
+        "refine",
         "--model",
         f"scripted:{script}",
         "--sandbox",

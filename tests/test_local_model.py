@@ -32,7 +32,11 @@ def test_pull_joins_chunks_and_checks_sha256(settings: Settings) -> None:
 async def test_one_task_through_the_local_model(settings: Settings) -> None:
     pull("gemma3-270m", settings)
     [outcome] = await corrigo.run(
-        "humaneval:HumanEval/0", model="local:gemma3-270m", settings=settings, max_rounds=1
+        "humaneval:HumanEval/0",
+        strategy="refine",
+        model="local:gemma3-270m",
+        settings=settings,
+        max_rounds=1,
     )
     assert outcome.stop_reason in ("verified", "budget_exhausted")
     assert outcome.totals.model_calls == 1

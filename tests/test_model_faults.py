@@ -193,7 +193,10 @@ async def test_story_through_retries_reaches_a_verified_outcome(tmp_path: Path) 
     with model_server(state) as url:
         settings = _settings(tmp_path, url)
         [outcome] = await corrigo.run(
-            "humaneval:HumanEval/12", model="openai:fake-coder", settings=settings
+            "humaneval:HumanEval/12",
+            strategy="refine",
+            model="openai:fake-coder",
+            settings=settings,
         )
     assert outcome.stop_reason == "verified", outcome.error
     assert outcome.first_round_passed is False and outcome.hidden_passed is True

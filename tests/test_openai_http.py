@@ -31,7 +31,10 @@ async def test_story_over_http_records_usage_and_keeps_the_key_out(tmp_path: Pat
     with model_server(state) as url:
         settings = _settings(tmp_path, url)
         [outcome] = await corrigo.run(
-            "humaneval:HumanEval/12", model="openai:fake-coder", settings=settings
+            "humaneval:HumanEval/12",
+            strategy="refine",
+            model="openai:fake-coder",
+            settings=settings,
         )
     assert outcome.stop_reason == "verified"
     assert outcome.first_round_passed is False and outcome.hidden_passed is True
@@ -65,7 +68,7 @@ async def test_model_faults_stop_the_run_with_error(
     with model_server(state) as url:
         settings = _settings(tmp_path, url)
         [outcome] = await corrigo.run(
-            "humaneval:HumanEval/12", model="openai:fake", settings=settings
+            "humaneval:HumanEval/12", strategy="refine", model="openai:fake", settings=settings
         )
     assert outcome.stop_reason == "error"
     assert outcome.error is not None and message in outcome.error
@@ -84,6 +87,7 @@ async def test_reviewer_override_uses_another_model(tmp_path: Path) -> None:
         settings = _settings(tmp_path, url)
         [outcome] = await corrigo.run(
             "humaneval:HumanEval/12",
+            strategy="refine",
             model=f"scripted:{script}",
             roles={"reviewer": "openai:critic"},
             settings=settings,

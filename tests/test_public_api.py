@@ -43,7 +43,7 @@ def test_run_sync_returns_outcomes(tmp_path: Path) -> None:
     )
     settings = corrigo.Settings.from_env({"CORRIGO_HOME": str(tmp_path / "home")})
     [outcome] = corrigo.run_sync(
-        "humaneval:HumanEval/23", model=f"scripted:{script}", settings=settings
+        "humaneval:HumanEval/23", strategy="refine", model=f"scripted:{script}", settings=settings
     )
     assert isinstance(outcome, corrigo.Outcome)
     assert outcome.hidden_passed is True

@@ -44,7 +44,7 @@ def story_script(tmp_path: Path) -> Path:
 async def test_bug_found_named_and_fixed(tmp_path: Path, settings: Settings) -> None:
     script = story_script(tmp_path)
     [outcome] = await corrigo.run(
-        "humaneval:HumanEval/12", model=f"scripted:{script}", settings=settings
+        "humaneval:HumanEval/12", strategy="refine", model=f"scripted:{script}", settings=settings
     )
     assert outcome.stop_reason == "verified"
     assert outcome.first_round_passed is False
@@ -113,7 +113,11 @@ async def test_best_candidate_kept_when_refiner_makes_it_worse(
         },
     )
     [outcome] = await corrigo.run(
-        "humaneval:HumanEval/12", model=f"scripted:{script}", settings=settings, max_rounds=3
+        "humaneval:HumanEval/12",
+        strategy="refine",
+        model=f"scripted:{script}",
+        settings=settings,
+        max_rounds=3,
     )
     assert outcome.stop_reason == "budget_exhausted"
     assert outcome.rounds == 3
@@ -143,7 +147,11 @@ async def test_repeated_candidate_gets_a_fresh_sample_then_stops_with_no_progres
         },
     )
     [outcome] = await corrigo.run(
-        "humaneval:HumanEval/12", model=f"scripted:{script}", settings=settings, max_rounds=5
+        "humaneval:HumanEval/12",
+        strategy="refine",
+        model=f"scripted:{script}",
+        settings=settings,
+        max_rounds=5,
     )
     assert outcome.stop_reason == "no_progress"
     assert outcome.totals.model_calls == 4
@@ -160,7 +168,7 @@ async def test_repeated_candidate_gets_a_fresh_sample_then_stops_with_no_progres
 async def test_script_running_out_is_an_error_stop(tmp_path: Path, settings: Settings) -> None:
     script = write_script(tmp_path / "short.yaml", {"replies": {"solver": [fenced(BUGGY)]}})
     [outcome] = await corrigo.run(
-        "humaneval:HumanEval/12", model=f"scripted:{script}", settings=settings
+        "humaneval:HumanEval/12", strategy="refine", model=f"scripted:{script}", settings=settings
     )
     assert outcome.stop_reason == "error"
     assert outcome.error is not None and "no reply #1 for role 'reviewer'" in outcome.error

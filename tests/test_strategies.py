@@ -383,3 +383,42 @@ async def test_best_of_n_majority_outvotes_a_wrong_generated_test(
     # Whether used or not, the generated tests are measured on the answer.
     assert outcome.generated_passed is expected
     assert outcome.first_round_hidden_passed is True
+
+
+async def test_progress_streams_each_node_and_stored_step(
+    tmp_path: Path, settings: Settings
+) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    [outcome] = await corrigo.run(
+        TASK,
+        strategy="refine",
+        model=script(
+            tmp_path,
+            {"solver": [fenced(BUGGY)], "reviewer": [CRITIQUE], "refiner": [fenced(FIXED)]},
+        ),
+        settings=settings,
+        on_event=lambda task_id, event: events.append((task_id, event)),
+    )
+    assert outcome.stop_reason == "verified"
+    assert {task_id for task_id, _ in events} == {"HumanEval/12"}
+    nodes = [(e["node"], e["round"]) for _, e in events if e["event"] == "node"]
+    assert nodes == [
+        ("design_tests", 0),
+        ("solve", 1),
+        ("verify", 1),
+        ("review", 1),
+        ("refine", 2),
+        ("verify", 2),
+        ("score", 2),
+    ]
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    keys = [e["key"] for _, e in events if e["event"] == "step"]
+    assert keys == [s.key for s in stored.steps]
+
+
+def test_the_default_strategy_is_best_of_n(tmp_path: Path) -> None:
+    path = write_script(tmp_path / "all.yaml", {"replies": ALL_ROLES})
+    done = corrigo_cli("run", TASK, "--model", f"scripted:{path}", "--json", home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    [outcome] = json.loads(done.stdout)
+    assert outcome["strategy"] == "best_of_n"

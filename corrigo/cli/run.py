@@ -33,7 +33,7 @@ def run_command(
         ..., help="Task selector: humaneval, humaneval[:20], humaneval:HumanEval/12, jsonl:PATH"
     ),
     strategy: str = typer.Option(
-        "refine",
+        "best_of_n",
         "--strategy",
         "-s",
         help="Strategy: single, refine, self_debug, reflexion, best_of_n, multi_agent, "

@@ -254,7 +254,7 @@ async def run(
                 task=task,
                 strategy=chosen.name,
                 params=run_params,
-                roles=dict(specs),
+                roles={r: specs[r] for r in chosen.roles},
                 sampling={r: (sampling or {}).get(r) or Sampling() for r in chosen.roles},
                 budgets=budgets,
                 limits=limits,

@@ -44,12 +44,14 @@ def _run_all(tmp_path: Path, broken: bool) -> list[dict]:
 def test_canonical_solutions_pass_all_164_hidden(tmp_path: Path) -> None:
     outcomes = _run_all(tmp_path, broken=False)
     assert sum(1 for o in outcomes if o["hidden_passed"]) == 164
-    assert all(o["stop_reason"] == "verified" for o in outcomes)
     # One solver call each; a task without docstring examples also asks the test
     # designer (unscripted here, so that call fails and the run goes on without tests).
+    # Loading cleanly is not enough to call such a task verified.
     untested = {t.id for t in load_tasks("humaneval") if not t.visible_tests}
     for o in outcomes:
         assert o["totals"]["model_calls"] == (2 if o["task_id"] in untested else 1), o
+        stop = "budget_exhausted" if o["task_id"] in untested else "verified"
+        assert o["stop_reason"] == stop, o
 
 
 def test_broken_variants_pass_none(tmp_path: Path) -> None:

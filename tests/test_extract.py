@@ -74,3 +74,33 @@ def test_example_usage_after_the_function_is_dropped() -> None:
 def test_code_without_examples_is_left_as_written() -> None:
     code = "# adds one\ndef f(x):\n    # comment\n    return x + 1\n\n\nTABLE = [i * i for i in range(3)]"
     assert extract_code(f"```python\n{code}\n```", "f") == code
+
+
+def test_a_pathological_reply_is_not_code_and_does_not_crash() -> None:
+    reply = "```python\ndef f(x):\n    return " + "-" * 200_000 + "x\n```"
+    extract_code(reply, "f")  # returns (whatever it finds) instead of raising MemoryError
+    from corrigo.agents.test_designer import parse_tests
+
+    assert parse_tests("assert f(" + "(" * 100_000 + ")", "f")[0] == []
+
+
+def test_generated_tests_are_data_only() -> None:
+    from corrigo.agents.test_designer import parse_tests
+
+    reply = (
+        "```python\n"
+        "assert f(__import__('os').getuid()) == 0\n"
+        "assert f([0] * 10**10) == 1\n"
+        "assert f(x=open('/etc/passwd').read()) == ''\n"
+        "assert f(1, key='a') == (lambda: 2)()\n"
+        "f(eval('1'))\n"
+        "assert f(-1, [1.5, 'a'], key={'k': (1, 2)}) == -2\n"
+        "```"
+    )
+    tests, probes, dropped = parse_tests(reply, "f")
+    # Only calls whose arguments and expected value are literals survive; the rest are
+    # dropped and counted (the tests run on the sandbox's trusted side).
+    assert probes == ["f(-1, [1.5, 'a'], key={'k': (1, 2)})"]
+    assert [t.name for t in tests] == ["generated 1: f(-1, [1.5, 'a'], key={'k': (1, 2)})"]
+    assert "_want = -2" in tests[0].code
+    assert dropped == 4

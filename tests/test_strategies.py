@@ -422,3 +422,45 @@ def test_the_default_strategy_is_best_of_n(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [outcome] = json.loads(done.stdout)
     assert outcome["strategy"] == "best_of_n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("best_of_n(n=0)", "n=0 must be a whole number of at least 1"),
+        ("tree_search(children=0)", "children=0 must be a whole number of at least 1"),
+        ("best_of_n(temperature=3)", "temperature=3 must be a number from 0 to 2"),
+        ("refine(tests=sometimes)", "tests='sometimes' must be auto, always or never"),
+    ],
+)
+def test_bad_strategy_parameter_values_are_usage_errors(
+    tmp_path: Path, spec: str, message: str
+) -> None:
+    path = write_script(tmp_path / "all.yaml", {"replies": ALL_ROLES})
+    done = corrigo_cli(
+        "run", TASK, "--strategy", spec, "--model", f"scripted:{path}", home=tmp_path / "home"
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "home" / "corrigo.db").exists()
+
+
+async def test_exact_replay_recomputes_feedback_from_the_recorded_results(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome, _ = await run(
+        tmp_path,
+        settings,
+        "self_debug",
+        {"solver": [fenced(CRASH)], "refiner": [fenced(BUGGY), fenced(FIXED)]},
+    )
+    stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    assert (await corrigo.replay_run(stored)).all_matched
+    import corrigo.agents.verifier as verifier
+
+    original = verifier.feedback_text
+    monkeypatch.setattr(verifier, "feedback_text", lambda *a, **k: "CHANGED " + original(*a, **k))
+    report = await corrigo.replay_run(stored)
+    differs = {(m.node, m.reason) for m in report.steps if not m.matched}
+    assert ("verify", "differs in verdict") in differs
+    assert ("debug", "differs in messages") in differs

@@ -13,6 +13,7 @@ import textwrap
 
 from corrigo.records import Task
 
+MAX_REPLY = 50_000  # characters of a reply searched for code (a reply is ~3,000 at most)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PY_LANGS = {"", "python", "py", "python3", "py3"}
 _CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)")
@@ -21,7 +22,7 @@ _CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)"
 def _parses(code: str) -> bool:
     try:
         ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True
 
@@ -72,7 +73,7 @@ def strip_examples(code: str, entry_point: str) -> str:
     model often appends after the function (as EvalPlus's sanitizer does)."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return code
     if not any(_is_example(node, entry_point) for node in tree.body):
         return code
@@ -89,7 +90,7 @@ def strip_examples(code: str, entry_point: str) -> str:
 def extract_code(reply: str, entry_point: str | None = None) -> str | None:
     """The code in ``reply`` (the block defining ``entry_point`` when several do), or None;
     example usage after the function is dropped."""
-    code = _extract(reply, entry_point)
+    code = _extract(reply[:MAX_REPLY], entry_point)
     if code is not None and entry_point and _defines(code, entry_point):
         code = strip_examples(code, entry_point)
     return code

@@ -16,6 +16,7 @@ from corrigo.agents.verifier import GENERATED
 from corrigo.records import Message, Task, TestCase
 from corrigo.tasks.examples import check_code
 
+MAX_REPLY = 20_000  # characters of a reply that are read at all
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -27,14 +28,14 @@ def test_designer_messages(task: Task, count: int = 8) -> list[Message]:
 
 def _statements(reply: str) -> tuple[list[ast.stmt], int]:
     """The reply's statements, and how many lines were dropped for not compiling."""
-    blocks = _FENCE.findall(reply) or [reply]
+    blocks = _FENCE.findall(reply[:MAX_REPLY]) or [reply[:MAX_REPLY]]
     found: list[ast.stmt] = []
     dropped = 0
     for block in blocks:
         try:
             found.extend(ast.parse(block).body)
             continue
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             pass
         for line in block.splitlines():
             text = line.strip()
@@ -42,7 +43,7 @@ def _statements(reply: str) -> tuple[list[ast.stmt], int]:
                 continue
             try:
                 found.extend(ast.parse(text).body)
-            except (SyntaxError, ValueError):
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
                 dropped += 1
     return found, dropped
 
@@ -55,12 +56,44 @@ def _calls_entry(node: ast.expr, entry_point: str) -> bool:
     )
 
 
+def _literal(node: ast.expr) -> str | None:
+    """The canonical text of a literal (numbers, strings, containers of them), or None.
+
+    Generated tests run on the sandbox's trusted tester side, so anything a model wrote
+    there must be data: ``f(__import__('os').getuid())`` is dropped, not run."""
+    try:
+        return repr(ast.literal_eval(node))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _literal_call(node: ast.expr, entry_point: str) -> str | None:
+    """``entry_point(args)`` rebuilt from its literal arguments, or None."""
+    if not _calls_entry(node, entry_point):
+        return None
+    assert isinstance(node, ast.Call)
+    parts: list[str] = []
+    for arg in node.args:
+        if isinstance(arg, ast.Starred) or (text := _literal(arg)) is None:
+            return None
+        parts.append(text)
+    for kw in node.keywords:
+        if kw.arg is None or (text := _literal(kw.value)) is None:
+            return None
+        parts.append(f"{kw.arg}={text}")
+    return f"{entry_point}({', '.join(parts)})"
+
+
 def _compiles(code: str) -> bool:
     try:
         compile(code, "<generated test>", "exec")
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+def _mentions(node: ast.AST, entry_point: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(node))
 
 
 def parse_tests(
@@ -74,28 +107,27 @@ def parse_tests(
     for node in statements:
         call: str | None = None
         code: str | None = None
+        expected: str | None = None
         if isinstance(node, ast.Assert):
             test = node.test
             if (
                 isinstance(test, ast.Compare)
                 and len(test.ops) == 1
                 and isinstance(test.ops[0], ast.Eq)
-                and _calls_entry(test.left, entry_point)
             ):
-                call = ast.unparse(test.left)
-                code = check_code(call, ast.unparse(test.comparators[0]))
-            elif _calls_entry(test, entry_point):
-                call = ast.unparse(test)
-                code = check_code(call, "True")
-            elif (
-                isinstance(test, ast.UnaryOp)
-                and isinstance(test.op, ast.Not)
-                and _calls_entry(test.operand, entry_point)
-            ):
-                call = ast.unparse(test.operand)
-                code = check_code(call, "False")
-        elif isinstance(node, ast.Expr) and _calls_entry(node.value, entry_point):
-            call = ast.unparse(node.value)
+                call = _literal_call(test.left, entry_point)
+                expected = _literal(test.comparators[0])
+            elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+                call, expected = _literal_call(test.operand, entry_point), "False"
+            else:
+                call, expected = _literal_call(test, entry_point), "True"
+            if call is None or expected is None:
+                if _mentions(node, entry_point):
+                    dropped += 1  # not data: never sent to the sandbox
+                continue
+            code = check_code(call, expected)
+        elif isinstance(node, ast.Expr):
+            call = _literal_call(node.value, entry_point)
         if call is None or call in seen:
             continue
         seen.add(call)

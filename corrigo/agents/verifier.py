@@ -97,6 +97,31 @@ def split_generated(verdict: Verdict, visible: int) -> tuple[float | None, bool 
     return passed / len(mine), passed == len(mine)
 
 
+def planned_tests(
+    task: Task, generated: list[TestCase] | None = None, *, hidden: bool = False
+) -> tuple[list[TestCase], int]:
+    """The tests a check runs, and how many of them (the first) count for the score."""
+    base = list(task.hidden_tests) if hidden else visible_tests(task)
+    return (base if hidden else [*base, *(generated or [])]), len(base)
+
+
+def judge(
+    task: Task, candidate: Candidate, result: ExecResult, counted: int, *, hidden: bool
+) -> Verdict:
+    """The verdict on a sandbox result: ``score`` and ``passed`` count the first
+    ``counted`` tests (visible or hidden); generated ones ride along in the feedback."""
+    own = result.tests[:counted]
+    score = sum(1 for t in own if t.passed) / counted
+    passed = len(own) == counted and all(t.passed for t in own)
+    program = assemble_program(task, candidate.code)
+    return Verdict(
+        passed=passed,
+        score=score,
+        feedback="" if hidden else feedback_text(result, program, counted),
+        evidence=result,
+    )
+
+
 async def check_candidate(
     sandbox: Sandbox,
     task: Task,
@@ -106,10 +131,8 @@ async def check_candidate(
     generated: list[TestCase] | None = None,
     hidden: bool = False,
 ) -> Verdict:
-    """The verdict on ``candidate``: ``score`` and ``passed`` count the visible (or hidden)
-    tests only; generated tests ride along in the evidence and the feedback."""
-    base = list(task.hidden_tests) if hidden else visible_tests(task)
-    tests = base if hidden else [*base, *(generated or [])]
+    """Run ``candidate`` against the visible (+ generated) or hidden tests; see :func:`judge`."""
+    tests, counted = planned_tests(task, generated, hidden=hidden)
     if not candidate.extracted:
         return Verdict(passed=False, score=0.0, feedback="" if hidden else NO_CODE_FEEDBACK)
     if not tests:
@@ -118,22 +141,7 @@ async def check_candidate(
     result = await sandbox.run_tests(
         program, tests, limits, preamble=task.preamble, entry_point=task.entry_point
     )
-    own = result.tests[: len(base)]
-    score = sum(1 for t in own if t.passed) / len(base)
-    passed = len(own) == len(base) and all(t.passed for t in own)
-    return Verdict(
-        passed=passed,
-        score=score,
-        feedback="" if hidden else feedback_text(result, program, len(base)),
-        evidence=result,
-    )
-
-
-async def verify(
-    sandbox: Sandbox, task: Task, candidate: Candidate, limits: Limits, *, hidden: bool = False
-) -> Verdict:
-    """Visible (or hidden) tests only: what a single check needs."""
-    return await check_candidate(sandbox, task, candidate, limits, hidden=hidden)
+    return judge(task, candidate, result, counted, hidden=hidden)
 
 
 def probe_test(index: int, call: str) -> TestCase:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from corrigo.agents.extract import extract_code
-from corrigo.agents.verifier import check_candidate
+from corrigo.agents.verifier import check_candidate, judge, planned_tests
 from corrigo.errors import ModelCallFailed, ModelError
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.state import Spend
@@ -139,9 +139,31 @@ async def run_tests(
     """The candidate against the visible (+ generated) or hidden tests, as a stored step."""
     recorded = ctx.log.recorded(key, "exec")
     if recorded is not None and recorded.verdict is not None:
-        step = await ctx.log.reuse(recorded)
-        assert step.verdict is not None
-        return step.verdict, Spend()
+        if ctx.log.prior_stored:
+            step = await ctx.log.reuse(recorded)
+            assert step.verdict is not None
+            return step.verdict, Spend()
+        # Exact replay: only the sandbox's result comes from the record, and only for the
+        # same code and the same tests; the verdict and its feedback are computed again.
+        tests, counted = planned_tests(ctx.task, generated, hidden=hidden)
+        evidence = recorded.verdict.evidence
+        same_code = recorded.candidate is not None and recorded.candidate.code == candidate.code
+        if same_code and evidence is None and not candidate.extracted:
+            verdict = recorded.verdict
+        elif (
+            same_code
+            and evidence is not None
+            and [t.name for t in evidence.tests] == [t.name for t in tests]
+        ):
+            verdict = judge(ctx.task, candidate, evidence, counted, hidden=hidden)
+        else:
+            verdict = None
+        if verdict is not None:
+            ctx.log.reused += 1
+            await ctx.log.append(
+                recorded.model_copy(update={"candidate": candidate, "verdict": verdict})
+            )
+            return verdict, Spend()
     started = time.perf_counter()
     verdict = await check_candidate(
         ctx.sandbox, ctx.task, candidate, ctx.limits, generated=generated or [], hidden=hidden

@@ -39,7 +39,6 @@ class StepLog:
         prior: Mapping[str, Step] | None = None,
         prior_stored: bool = False,
         reuse_exec: bool = True,
-        events: Any = None,
     ) -> None:
         self.store = store
         self.run_id = run_id

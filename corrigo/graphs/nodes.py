@@ -40,8 +40,8 @@ def proposed(asked: Asked, **more: Any) -> Update:
 
 
 def latest_failure(state: LoopState) -> Attempt | None:
-    """The attempt to work on next: the reviewer's pick of this round when there is one,
-    else the latest of the best so far (a worse later candidate is never revised)."""
+    """The attempt to work on next: the reviewer's pick of this round when there is one
+    (``multi_agent``), else the latest of the best so far."""
     attempts = state.get("attempts") or []
     ranking = state.get("ranking") or []
     round_ = state.get("round", 0)
@@ -269,6 +269,8 @@ async def reflect(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     if asked.error or not asked.text:
         return {"spend": asked.spend, "errors": [asked.error or "reflector: empty reflection"]}
     note = asked.text.strip()
+    if ctx.log.prior_stored and ctx.log.recorded(asked.step.key, "model") is not None:
+        return {"spend": asked.spend, "notes": [note]}  # resumed: the lesson is stored
     await ctx.log.store.add_reflection(
         Reflection(
             text=note,

@@ -1,8 +1,9 @@
 """Rules every strategy shares: which candidate is best, when a run stops, and why.
 
 **Monotone rule.** The returned candidate is the best one the run has verified, by
-(visible score, generated-test score, size of its agreement group), the earliest
-winning ties; a later round can never replace a better earlier candidate.
+(visible score, generated-test score where used, size of its agreement group), the
+earliest winning what is still tied; a later round can never replace a better earlier
+candidate.
 
 **Stop policy** (``stop_check``, used by every strategy's edges and by the score node
 to record the reason): ``error`` when a model call failed; ``verified`` when the best
@@ -22,11 +23,16 @@ from corrigo.graphs.state import Attempt, LoopState, Spend
 
 
 def agreement(attempts: Sequence[Attempt], outputs: Mapping[str, list[str]]) -> dict[str, int]:
-    """For each candidate with recorded outputs, how many candidates share its outputs."""
-    vectors = {
-        a.candidate.key: tuple(outputs[a.candidate.key])
+    """For each candidate whose outputs are known, how many candidates share them.
+
+    Outputs are recorded once per distinct code; a repeated sample shares its twin's."""
+    by_code = {
+        a.candidate.code: tuple(outputs[a.candidate.key])
         for a in attempts
         if a.candidate.key in outputs
+    }
+    vectors = {
+        a.candidate.key: by_code[a.candidate.code] for a in attempts if a.candidate.code in by_code
     }
     sizes = Counter(vectors.values())
     return {key: sizes[vector] for key, vector in vectors.items()}
@@ -68,11 +74,21 @@ def first_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
     return attempts[0] if attempts else None
 
 
-def gate_passed(ctx: RunContext, attempt: Attempt) -> bool:
-    """Visible tests pass; for a task without visible tests, generated ones must too."""
+def gate_passed(
+    ctx: RunContext,
+    attempt: Attempt,
+    attempts: Sequence[Attempt] = (),
+    outputs: Mapping[str, list[str]] | None = None,
+) -> bool:
+    """Visible tests pass. A task without visible tests needs more than loading cleanly:
+    its generated tests pass, or ``agree`` candidates return the same outputs as this one
+    on the generated inputs."""
     if not attempt.verdict.passed:
         return False
-    return not (not ctx.task.visible_tests and attempt.generated_passed is False)
+    if ctx.task.visible_tests or attempt.generated_passed:
+        return True
+    sizes = agreement(attempts, outputs or {})
+    return sizes.get(attempt.candidate.key, 0) >= int(ctx.param("agree", 2))
 
 
 def spent(state: LoopState) -> Spend:
@@ -92,15 +108,19 @@ def over_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> bool:
 def stop_check(
     state: LoopState, ctx: RunContext, *, next_calls: int = 1, verified: bool | None = None
 ) -> str | None:
-    """Why the run should stop now, or None to go on. ``verified`` overrides the gate."""
-    if state.get("errors"):
-        return "error"
+    """Why the run should stop now, or None to go on. ``verified`` overrides the gate.
+
+    A verified answer wins over an error: a failed call in a parallel wave does not
+    undo a sibling's passing candidate."""
     attempts = state.get("attempts") or []
-    best = best_attempt(attempts, state.get("outputs"))
+    outputs = state.get("outputs")
+    best = best_attempt(attempts, outputs)
     if verified is None:
-        verified = best is not None and gate_passed(ctx, best)
+        verified = best is not None and gate_passed(ctx, best, attempts, outputs)
     if verified:
         return "verified"
+    if state.get("errors"):
+        return "error"
     if state.get("stale", 0) >= int(ctx.param("max_stale", 2)):
         return "no_progress"
     if state.get("round", 0) >= ctx.max_rounds:

@@ -52,7 +52,28 @@ class Strategy:
                 f"strategy {self.name!r} has no parameter(s) {unknown} "
                 f"(known: {', '.join(sorted(known))})"
             )
-        return {k: v for k, v in {**known, **given}.items() if v is not None}
+        resolved = {k: v for k, v in {**known, **given}.items() if v is not None}
+        for key, value in resolved.items():
+            problem = _check(key, value)
+            if problem:
+                raise UnknownStrategy(f"strategy {self.name!r}: {key}={value!r} {problem}")
+        return resolved
+
+
+_COUNTS = {"n", "agree", "beam", "children", "solvers", "test_count", "max_stale", "max_rounds"}
+
+
+def _check(key: str, value: Any) -> str | None:
+    """Why a parameter's value is unusable, or None."""
+    if key in _COUNTS and (type(value) is not int or value < 1):
+        return "must be a whole number of at least 1"
+    if key == "temperature" and (type(value) not in (int, float) or not 0 <= value <= 2):
+        return "must be a number from 0 to 2"
+    if key == "tests" and value not in ("auto", "always", "never"):
+        return "must be auto, always or never"
+    if key in ("expected", "fresh") and type(value) is not bool:
+        return "must be True or False"
+    return None
 
 
 NAMES = ("single", "refine", "self_debug", "reflexion", "best_of_n", "multi_agent", "tree_search")

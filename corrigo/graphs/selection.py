@@ -8,27 +8,30 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from corrigo.agents.extract import assemble_program
 from corrigo.agents.reviewer import parse_ranking, ranker_messages
 from corrigo.agents.verifier import probe_outputs, probe_test, split_generated, visible_tests
-from corrigo.graphs.calls import ask
+from corrigo.graphs.calls import ask, run_tests
 from corrigo.graphs.context import RunContext
-from corrigo.graphs.policies import best_attempt, first_attempt, rank_key, stop_check
+from corrigo.graphs.policies import agreement, best_attempt, first_attempt, rank_key, stop_check
 from corrigo.graphs.state import Attempt, LoopState, Spend
 from corrigo.records import Candidate, Step, Verdict
 
 Update = dict[str, Any]
 
 
-def top_attempts(state: LoopState) -> list[Attempt]:
-    """Distinct candidates tied at the best (visible, generated) score."""
+def top_attempts(state: LoopState, distinct: bool = True) -> list[Attempt]:
+    """Candidates tied at the best (visible, generated) score; ``distinct``: one per code."""
     attempts = [a for a in state.get("attempts") or [] if a.candidate.extracted]
     if not attempts:
         return []
     top = max(rank_key(a, {})[:2] for a in attempts)
     chosen: dict[str, Attempt] = {}
-    for a in attempts:
-        if rank_key(a, {})[:2] == top and a.candidate.code not in chosen:
-            chosen[a.candidate.code] = a
+    tied = [a for a in attempts if rank_key(a, {})[:2] == top]
+    if not distinct:
+        return tied
+    for a in tied:
+        chosen.setdefault(a.candidate.code, a)
     return list(chosen.values())
 
 
@@ -36,12 +39,14 @@ async def outputs_of(ctx: RunContext, candidate: Candidate, probes: list[str]) -
     """What the candidate returns on each probe input, as comparable signatures."""
     key = f"probe:{candidate.key}"
     recorded = ctx.log.recorded(key, "exec")
+    if recorded is not None and (
+        recorded.candidate is None or recorded.candidate.code != candidate.code
+    ):
+        recorded = None  # a replay that reached different code runs it (or fails)
     if recorded is not None and recorded.verdict and recorded.verdict.evidence:
         step = await ctx.log.reuse(recorded)
         assert step.verdict is not None and step.verdict.evidence is not None
         return probe_outputs(step.verdict.evidence.tests)
-    from corrigo.agents.extract import assemble_program
-
     tests = [probe_test(i, call) for i, call in enumerate(probes)]
     result = await ctx.sandbox.run_tests(
         assemble_program(ctx.task, candidate.code),
@@ -83,16 +88,8 @@ async def agree(state: LoopState, runtime: Runtime[RunContext]) -> Update:
 
 def largest_agreement(state: LoopState) -> int:
     """How many of the best-scoring candidates share the most common outputs."""
-    outputs = state.get("outputs") or {}
-    vectors = [
-        tuple(outputs[a.candidate.key]) for a in top_attempts(state) if a.candidate.key in outputs
-    ]
-    counts: dict[tuple[str, ...], int] = {}
-    for a in state.get("attempts") or []:
-        vector = outputs.get(a.candidate.key)
-        if vector is not None and tuple(vector) in vectors:
-            counts[tuple(vector)] = counts.get(tuple(vector), 0) + 1
-    return max(counts.values(), default=0)
+    sizes = agreement(top_attempts(state, distinct=False), state.get("outputs") or {})
+    return max(sizes.values(), default=0)
 
 
 async def rank(state: LoopState, runtime: Runtime[RunContext]) -> Update:
@@ -129,8 +126,6 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     """Record why the run stopped, pick the best candidate, score it (and the first
     round's, for flips) on the hidden tests."""
     ctx = runtime.context
-    from corrigo.graphs.calls import run_tests
-
     reason = state.get("stop_reason") or stop_check(state, ctx, next_calls=0)
     attempts = state.get("attempts") or []
     best = best_attempt(attempts, state.get("outputs"))

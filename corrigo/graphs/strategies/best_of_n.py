@@ -42,16 +42,19 @@ def wave(state: LoopState, ctx: RunContext) -> list[Send]:
 
 def enough(state: LoopState, ctx: RunContext) -> bool:
     """A passing candidate, agreed on by ``agree`` samples when there are inputs to compare."""
-    best = best_attempt(state.get("attempts") or [], state.get("outputs"))
-    if best is None or not gate_passed(ctx, best):
+    attempts, outputs = state.get("attempts") or [], state.get("outputs")
+    best = best_attempt(attempts, outputs)
+    if best is None or not best.verdict.passed:
         return False
     if not state.get("probes"):
-        return True
+        # Nothing to compare outputs on: a passing candidate is enough where there are
+        # visible tests; without them, nothing here can say which sample is right.
+        return gate_passed(ctx, best, attempts, outputs)
     return largest_agreement(state) >= int(ctx.param("agree", 2))
 
 
-def start(state: LoopState, runtime: Runtime[RunContext]) -> list[Send]:
-    return wave(state, runtime.context)
+def start(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] | str:
+    return wave(state, runtime.context) or "score"
 
 
 def after_select(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] | str:
@@ -68,7 +71,7 @@ def build() -> Graph:
     graph = new_graph()
     graph.add_node("sample", nodes.sample, input_schema=Branch)  # type: ignore[call-overload]
     graph.add_node("agree", agree)
-    graph.add_conditional_edges("design_tests", start, ["sample"])
+    graph.add_conditional_edges("design_tests", start, ["sample", "score"])
     graph.add_edge("sample", "verify")
     graph.add_edge("verify", "agree")
     graph.add_conditional_edges("agree", after_select, ["sample", "score"])

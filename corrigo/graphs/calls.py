@@ -49,7 +49,6 @@ async def ask(
     seed: int | None = None,
     propose: bool = False,
     parent: str | None = None,
-    lessons: list[str] | None = None,
 ) -> Asked:
     """One model call as a stored step; with ``propose`` the reply's code is the candidate."""
     recorded = ctx.log.recorded(key, "model")
@@ -73,7 +72,6 @@ async def ask(
         key=key,
         temperature=temperature,
         seed=seed,
-        lessons=list(lessons or []),
     )
     # A role the run did not configure falls back to the solver's model.
     model = ctx.roles.get(role) or ctx.roles["solver"]
@@ -82,7 +80,6 @@ async def ask(
             # Replaying: the recorded reply stands in for the model; everything else
             # (the prompt, the code taken from the reply) is computed again and compared.
             reply = _recorded_reply(recorded)
-            ctx.log.reused += 1
         else:
             reply = await model.complete(
                 messages, role=role, task_id=ctx.task.id, temperature=temperature, seed=seed
@@ -91,7 +88,7 @@ async def ask(
         spec = recorded.model if recorded is not None else model.spec
         step = await ctx.log.append(base.model_copy(update={"model": spec, "error": str(exc)}))
         return Asked(step, Spend(calls=1))
-    flags = list(getattr(reply, "flags", ()) or ())
+    flags = list(reply.flags)
     update: dict[str, object] = {
         "output": reply.text,
         "model": reply.model,
@@ -159,7 +156,6 @@ async def run_tests(
         else:
             verdict = None
         if verdict is not None:
-            ctx.log.reused += 1
             await ctx.log.append(
                 recorded.model_copy(update={"candidate": candidate, "verdict": verdict})
             )

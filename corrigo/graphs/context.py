@@ -45,7 +45,6 @@ class StepLog:
         self.prior = dict(prior or {})
         self.prior_stored = prior_stored
         self.reuse_exec = reuse_exec
-        self.reused = 0
         self._seq = max((s.seq for s in self.prior.values()), default=0) if prior_stored else 0
         self._lock: asyncio.Lock | None = None
 
@@ -73,7 +72,6 @@ class StepLog:
 
     async def reuse(self, step: Step) -> Step:
         """A recorded step taken as this run's: stored again unless it already is."""
-        self.reused += 1
         if self.prior_stored:
             _emit({"event": "step", "key": step.key, "role": step.role, "round": step.round})
             return step

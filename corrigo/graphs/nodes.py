@@ -39,19 +39,6 @@ def proposed(asked: Asked, **more: Any) -> Update:
     return update
 
 
-def latest_failure(state: LoopState) -> Attempt | None:
-    """The attempt to work on next: the reviewer's pick of this round when there is one
-    (``multi_agent``), else the latest of the best so far."""
-    attempts = state.get("attempts") or []
-    ranking = state.get("ranking") or []
-    round_ = state.get("round", 0)
-    if ranking:
-        for a in attempts:
-            if a.candidate.key == ranking[0] and a.candidate.round == round_:
-                return a
-    return focus_attempt(attempts, state.get("outputs"))
-
-
 def wants_tests(ctx: RunContext) -> bool:
     mode = str(ctx.param("tests", "auto"))
     return mode == "always" or (mode == "auto" and not ctx.task.visible_tests)
@@ -166,9 +153,7 @@ def _same_failure(state: LoopState, attempts: list[Attempt]) -> bool:
 
 
 async def review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
-    ctx = runtime.context
-    target = latest_failure(state)
-    assert target is not None
+    ctx, target = runtime.context, _target(state)
     round_ = state.get("round", 1)
     asked = await ask(
         ctx,
@@ -213,7 +198,16 @@ async def revision(
 
 
 def _target(state: LoopState) -> Attempt:
-    target = latest_failure(state)
+    """The attempt to work on next: the reviewer's pick of this round when there is one
+    (``multi_agent``), else the latest of the best so far."""
+    attempts = state.get("attempts") or []
+    ranking = state.get("ranking") or []
+    round_ = state.get("round", 0)
+    if ranking:
+        for a in attempts:
+            if a.candidate.key == ranking[0] and a.candidate.round == round_:
+                return a
+    target = focus_attempt(attempts, state.get("outputs"))
     assert target is not None, "a revision needs an earlier attempt"
     return target
 

@@ -46,15 +46,23 @@ def rank_key(attempt: Attempt, agree: Mapping[str, int]) -> tuple[float, float, 
     )
 
 
-def best_attempt(
-    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None = None
+def _top(
+    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None, latest: bool
 ) -> Attempt | None:
-    """The best verified candidate; the earliest wins ties (``max`` keeps the first)."""
+    """A best-ranked candidate (one with code when any has); ``max`` keeps the first of
+    a tie, so ``latest`` looks at the attempts newest first."""
     usable = [a for a in attempts if a.candidate.extracted] or list(attempts)
     if not usable:
         return None
     agree = agreement(usable, outputs or {})
-    return max(usable, key=lambda a: rank_key(a, agree))
+    return max(reversed(usable) if latest else usable, key=lambda a: rank_key(a, agree))
+
+
+def best_attempt(
+    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None = None
+) -> Attempt | None:
+    """The best verified candidate; the earliest wins ties."""
+    return _top(attempts, outputs, latest=False)
 
 
 def focus_attempt(
@@ -62,11 +70,7 @@ def focus_attempt(
 ) -> Attempt | None:
     """The candidate to revise next: a best one, the latest winning ties (a revision as
     good as its parent is worked on, so a loop does not send the same prompt again)."""
-    usable = [a for a in attempts if a.candidate.extracted] or list(attempts)
-    if not usable:
-        return None
-    agree = agreement(usable, outputs or {})
-    return max(reversed(usable), key=lambda a: rank_key(a, agree))
+    return _top(attempts, outputs, latest=True)
 
 
 def first_attempt(attempts: Sequence[Attempt]) -> Attempt | None:

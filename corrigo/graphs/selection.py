@@ -26,10 +26,10 @@ def top_attempts(state: LoopState, distinct: bool = True) -> list[Attempt]:
     if not attempts:
         return []
     top = max(rank_key(a, {})[:2] for a in attempts)
-    chosen: dict[str, Attempt] = {}
     tied = [a for a in attempts if rank_key(a, {})[:2] == top]
     if not distinct:
         return tied
+    chosen: dict[str, Attempt] = {}
     for a in tied:
         chosen.setdefault(a.candidate.code, a)
     return list(chosen.values())
@@ -133,7 +133,6 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     update: Update = {"stop_reason": reason or "budget_exhausted"}
     if best is None:
         return update
-    update["best_key"] = best.candidate.key
     spend = Spend()
     generated = state.get("generated") or []
     if generated and best.generated_passed is None:

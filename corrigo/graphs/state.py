@@ -86,7 +86,6 @@ class LoopState(TypedDict, total=False):
     expanded: Annotated[list[str], operator.add]  # candidate keys already expanded
     stale: int  # rounds in a row that brought nothing new
     stop_reason: str | None
-    best_key: str | None
     generated_passed: bool | None  # the returned candidate on the generated tests
     hidden: Verdict | None
     first_hidden: Verdict | None
@@ -118,7 +117,6 @@ def initial_state() -> LoopState:
         expanded=[],
         stale=0,
         stop_reason=None,
-        best_key=None,
         generated_passed=None,
         hidden=None,
         first_hidden=None,

@@ -20,6 +20,7 @@ __all__ = [
     "Limits",
     "Outcome",
     "ReplayReport",
+    "RunQuery",
     "RunRecord",
     "RunSpec",
     "Settings",
@@ -28,6 +29,7 @@ __all__ = [
     "Task",
     "Verdict",
     "bench_report",
+    "export_training_data",
     "get_model",
     "get_sandbox",
     "get_strategy",
@@ -35,7 +37,9 @@ __all__ = [
     "load_run",
     "load_tasks",
     "open_store",
+    "prune_runs",
     "replay_run",
+    "resume",
     "run",
     "run_bench",
     "run_sync",
@@ -47,6 +51,7 @@ _WHERE = {
     "ExecResult": "corrigo.records",
     "Limits": "corrigo.records",
     "Outcome": "corrigo.records",
+    "RunQuery": "corrigo.records",
     "RunRecord": "corrigo.records",
     "RunSpec": "corrigo.records",
     "Step": "corrigo.records",
@@ -61,19 +66,23 @@ _WHERE = {
     "load_tasks": "corrigo.tasks",
     "run": "corrigo.runner",
     "run_sync": "corrigo.runner",
-    "load_run": "corrigo.runner",
-    "list_runs": "corrigo.runner",
-    "StoredRun": "corrigo.runner",
+    "load_run": "corrigo.runs",
+    "list_runs": "corrigo.runs",
+    "prune_runs": "corrigo.runs",
+    "resume": "corrigo.runner",
+    "StoredRun": "corrigo.runs",
     "replay_run": "corrigo.replay",
     "ReplayReport": "corrigo.replay",
     "run_bench": "corrigo.bench",
     "bench_report": "corrigo.bench",
+    "export_training_data": "corrigo.export",
 }
 
 if TYPE_CHECKING:
     from corrigo.bench import bench_report, run_bench
     from corrigo.config import Settings
     from corrigo.errors import CorrigoError
+    from corrigo.export import export_training_data
     from corrigo.graphs.registry import get_strategy
     from corrigo.models import get_model
     from corrigo.records import (
@@ -82,6 +91,7 @@ if TYPE_CHECKING:
         ExecResult,
         Limits,
         Outcome,
+        RunQuery,
         RunRecord,
         RunSpec,
         Step,
@@ -89,7 +99,8 @@ if TYPE_CHECKING:
         Verdict,
     )
     from corrigo.replay import ReplayReport, replay_run
-    from corrigo.runner import StoredRun, list_runs, load_run, run, run_sync
+    from corrigo.runner import resume, run, run_sync
+    from corrigo.runs import StoredRun, list_runs, load_run, prune_runs
     from corrigo.sandbox.base import get_sandbox
     from corrigo.storage.base import open_store
     from corrigo.tasks import load_tasks

@@ -235,7 +235,9 @@ class Outcome(Record):
     strategy: str = ""
 
 
-RunStatus = Literal["running", "finished"]
+#: Stored statuses are ``running`` and ``finished``; ``interrupted`` is how a ``running``
+#: run whose owning process is gone is shown (see :mod:`corrigo.liveness`).
+RunStatus = Literal["running", "finished", "interrupted"]
 
 
 class RunRecord(Record):
@@ -247,18 +249,56 @@ class RunRecord(Record):
     outcome: Outcome | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # The process running it: "host/pid/start" (see corrigo.liveness); None when unknown.
+    owner: str | None = None
+
+
+class RunQuery(Record):
+    """Which runs ``list_runs`` returns, newest first. Every field given must match."""
+
+    limit: int = Field(default=50, ge=1)
+    batch_id: str | None = None
+    status: RunStatus | None = None
+    task_id: str | None = None  # exact, or a prefix when it ends with "*"
+    strategy: str | None = None
+    model: str | None = None  # the model spec of any role, exactly
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+
+
+LessonScope = Literal["task", "family", "global"]
+LessonStatus = Literal["active", "demoted", "retired"]
 
 
 class Reflection(Record):
+    """A lesson: text the solver is shown on later attempts and tasks.
+
+    ``scope_key`` is what it applies to: the task id (scope ``task``), the task family
+    (``family``, the part of a task id before its first "/") or ``"*"`` (``global``).
+    ``uses`` counts finished runs whose prompts carried it and ``helped`` those of them
+    that ended verified; the store keeps both counters, the help gate sets ``status``.
+    """
+
     id: str = Field(default_factory=lambda: new_id("rf_"))
     text: str
     run_id: str | None = None
     step_seq: int | None = None
-    scope: Literal["task", "family", "global"] = "task"
+    scope: LessonScope = "task"
     scope_key: str = ""
+    # Words of the task it was learned on: what retrieval matches a new task against.
+    topic: str = ""
     uses: int = 0
     helped: int = 0
+    status: LessonStatus = "active"
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScopeStats(Record):
+    """Finished runs with lessons enabled in one scope, and how many ended verified."""
+
+    scope_key: str
+    runs: int = 0
+    passed: int = 0
 
 
 class BenchSpec(Record):

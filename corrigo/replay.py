@@ -16,7 +16,8 @@ from corrigo.errors import SandboxError, ScriptExhausted
 from corrigo.graphs.context import StepLog
 from corrigo.models import ROLES, ChatModel, Reply
 from corrigo.records import ExecResult, Limits, Message, Step, TestCase
-from corrigo.runner import StoredRun, execute
+from corrigo.runner import execute
+from corrigo.runs import StoredRun
 from corrigo.sandbox.base import Sandbox, get_sandbox
 from corrigo.storage.sql import SQLStore
 

@@ -11,33 +11,37 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from corrigo.config import Settings
-from corrigo.errors import RunNotFound, SandboxError, StoreError
+from corrigo.errors import SandboxError, StoreError
+from corrigo.graphs import memory
 from corrigo.graphs.context import RunContext, StepLog
 from corrigo.graphs.policies import best_attempt, first_attempt
 from corrigo.graphs.registry import get_strategy, parse_strategy
 from corrigo.graphs.state import LoopState, Spend, initial_state
+from corrigo.liveness import current_owner, shown
 from corrigo.models import ChatModel, build_models, check_models, resolve_specs
 from corrigo.records import (
     Budgets,
     Limits,
     Outcome,
+    RunQuery,
     RunRecord,
     RunSpec,
     Sampling,
-    Step,
     Task,
     Totals,
     new_id,
 )
+from corrigo.runs import enter_store as _enter_store
 from corrigo.sandbox.base import Sandbox, get_sandbox
-from corrigo.storage.base import TrajectoryStore, open_store, redact_url
+from corrigo.storage.base import TrajectoryStore, redact_url
+from corrigo.storage.checkpoint import open_checkpointer
 
 # Every loop is bounded by the strategies' own budgets; this only stops a runaway graph.
 RECURSION_LIMIT = 10_000
@@ -94,6 +98,19 @@ def _compiled(name: str) -> Any:
     return get_strategy(name).build().compile()
 
 
+_WITH_CHECKPOINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _compiled_with(name: str, checkpointer: Any) -> Any:
+    """The strategy's graph compiled with ``checkpointer``, built once per checkpointer."""
+    if checkpointer is None:
+        return _compiled(name)
+    graphs = _WITH_CHECKPOINTS.setdefault(checkpointer, {})
+    if name not in graphs:
+        graphs[name] = get_strategy(name).build().compile(checkpointer=checkpointer)
+    return graphs[name]
+
+
 async def execute(
     spec: RunSpec,
     *,
@@ -103,14 +120,24 @@ async def execute(
     run_id: str | None = None,
     log: StepLog | None = None,
     on_event: EventCallback | None = None,
+    checkpointer: Any = None,
+    resume: bool = False,
 ) -> Outcome:
     """Run one task through its strategy's graph, storing every step and the outcome.
 
-    ``log`` lets replay and resume hand in steps recorded earlier (see StepLog)."""
+    ``log`` lets replay and resume hand in steps recorded earlier (see StepLog). With a
+    LangGraph ``checkpointer`` the graph's state is saved after each super-step under
+    the run id; ``resume`` continues the stored run ``run_id`` (claimed by the caller)
+    from its last checkpoint, or from the start when it has none, reusing its steps."""
     strategy = get_strategy(spec.strategy)
     params = strategy.resolve(spec.params)
-    compiled = _compiled(spec.strategy)
-    record = await store.create_run(spec, run_id)
+    compiled = _compiled_with(spec.strategy, checkpointer)
+    if resume:
+        if run_id is None:
+            raise ValueError("resume needs the run id")
+        record = await store.get_run(run_id)
+    else:
+        record = await store.create_run(spec, run_id, owner=current_owner())
     started = time.time()
     if log is None:
         log = StepLog(store, record.id)
@@ -130,11 +157,24 @@ async def execute(
     )
     final: LoopState = initial_state()
     try:
+        ctx.lessons = await memory.recall(ctx)
+    except StoreError as exc:
+        return await _failed(store, record.id, spec, str(exc))
+    config: dict[str, Any] = {"recursion_limit": RECURSION_LIMIT}
+    start: LoopState | None = initial_state()
+    if checkpointer is not None:
+        config["configurable"] = {"thread_id": record.id}
+        if resume:
+            saved = await compiled.aget_state(config)
+            if saved.values:
+                start, final = None, saved.values  # continue from the checkpoint
+    try:
         async for mode, chunk in compiled.astream(
-            initial_state(),
+            start,
             context=ctx,
             stream_mode=["values", "updates", "custom"],
-            config={"recursion_limit": RECURSION_LIMIT},
+            config=config,
+            **({"durability": "async"} if checkpointer is not None else {}),
         ):
             if mode == "values":
                 final = chunk
@@ -153,17 +193,25 @@ async def execute(
         await asyncio.shield(store.finish_run(record.id, outcome))
         raise
     except (SandboxError, StoreError) as exc:
-        outcome = Outcome(
-            run_id=record.id,
-            task_id=spec.task.id,
-            stop_reason="error",
-            error=str(exc),
-            strategy=spec.strategy,
-        )
-        await store.finish_run(record.id, outcome)
-        return outcome
+        return await _failed(store, record.id, spec, str(exc))
     outcome = outcome_from_state(final, ctx, spec.strategy, time.time() - started)
+    await memory.after_run(ctx, final, outcome)
     await store.finish_run(record.id, outcome)
+    if checkpointer is not None:
+        # The trajectory is the record; a finished run's checkpoints are only working state.
+        await checkpointer.adelete_thread(record.id)
+    return outcome
+
+
+async def _failed(store: TrajectoryStore, run_id: str, spec: RunSpec, error: str) -> Outcome:
+    outcome = Outcome(
+        run_id=run_id,
+        task_id=spec.task.id,
+        stop_reason="error",
+        error=error,
+        strategy=spec.strategy,
+    )
+    await store.finish_run(run_id, outcome)
     return outcome
 
 
@@ -178,15 +226,6 @@ def with_reply_cache(models: Mapping[str, ChatModel], path: Path) -> dict[str, C
         keep = model.spec.startswith("scripted:")
         wrapped.setdefault(id(model), model if keep else CachedModel(model, cache))
     return {role: wrapped[id(model)] for role, model in models.items()}
-
-
-async def _enter_store(
-    stack: AsyncExitStack, store: str | TrajectoryStore | None, settings: Settings
-) -> TrajectoryStore:
-    """The caller's open store as is, or one opened from a URL (closed with ``stack``)."""
-    if isinstance(store, TrajectoryStore):
-        return store
-    return await stack.enter_async_context(open_store(store or settings.resolved_store_url))
 
 
 def _version() -> str:
@@ -230,7 +269,10 @@ async def run(
     task_list = load_tasks(tasks) if isinstance(tasks, str) else list(tasks)
     chosen, named = parse_strategy(strategy)
     run_params = {**named, **dict(params or {}), "max_rounds": max_rounds}
-    chosen.resolve(run_params)
+    resolved = chosen.resolve(run_params)
+    run_roles = list(chosen.roles)
+    if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
+        run_roles.append("reflector")  # writes the lesson of a corrected failure
     specs = resolve_specs(model, roles, settings)
     models = build_models(specs, settings)
     await check_models(models)
@@ -247,6 +289,7 @@ async def run(
         else:
             store_label = redact_url(store or settings.resolved_store_url)
         box = await stack.enter_async_context(get_sandbox(sandbox_name))
+        checkpointer = await stack.enter_async_context(open_checkpointer(the_store))
         gate = asyncio.Semaphore(max(1, concurrency))
 
         async def one(task: Task) -> Outcome:
@@ -254,8 +297,8 @@ async def run(
                 task=task,
                 strategy=chosen.name,
                 params=run_params,
-                roles={r: specs[r] for r in chosen.roles},
-                sampling={r: (sampling or {}).get(r) or Sampling() for r in chosen.roles},
+                roles={r: specs[r] for r in run_roles},
+                sampling={r: (sampling or {}).get(r) or Sampling() for r in run_roles},
                 budgets=budgets,
                 limits=limits,
                 sandbox=sandbox_name,
@@ -265,59 +308,116 @@ async def run(
             )
             async with gate:
                 outcome = await execute(
-                    spec, roles=models, sandbox=box, store=the_store, on_event=on_event
+                    spec,
+                    roles=models,
+                    sandbox=box,
+                    store=the_store,
+                    on_event=on_event,
+                    checkpointer=checkpointer,
                 )
             if on_outcome is not None:
                 on_outcome(outcome)
             return outcome
 
-        # A task group: if one task fails unexpectedly the others are cancelled (and stored
-        # as cancelled) before the store and sandbox close, instead of running on.
-        try:
-            async with asyncio.TaskGroup() as group:
-                running = [group.create_task(one(t)) for t in task_list]
-        except BaseExceptionGroup as grouped:
-            first = grouped.exceptions[0]
-            raise first from None
-        return [r.result() for r in running]
+        return await _all_or_none([one(t) for t in task_list])
+
+
+async def _all_or_none(jobs: Sequence[Any]) -> list[Outcome]:
+    """Await ``jobs`` together. A task group: if one fails unexpectedly the others are
+    cancelled (and stored as cancelled) before the store and sandbox close, instead of
+    running on; the first error is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(job) for job in jobs]
+    except BaseExceptionGroup as grouped:
+        first = grouped.exceptions[0]
+        raise first from None
+    return [r.result() for r in running]
+
+
+async def resume(
+    run_ids: Sequence[str] = (),
+    *,
+    interrupted: bool = False,
+    batch_id: str | None = None,
+    force: bool = False,
+    store: str | TrajectoryStore | None = None,
+    settings: Settings | None = None,
+    concurrency: int = 2,
+    on_outcome: OutcomeCallback | None = None,
+    on_event: EventCallback | None = None,
+) -> list[Outcome]:
+    """Continue stored runs that did not finish: ``run_ids``, and with ``interrupted``
+    every interrupted run (of ``batch_id`` when given).
+
+    Each run continues from its last checkpoint with the models, sandbox and budgets of
+    its spec; steps it recorded are reused, never asked again. A run still owned by a
+    live process (or by another host) is refused unless ``force``; a finished one always.
+    Raises a :class:`~corrigo.errors.CorrigoError` subclass before anything changes.
+    """
+    from corrigo.errors import UsageError
+
+    settings = settings or Settings.from_env()
+    async with AsyncExitStack() as stack:
+        the_store = await _enter_store(stack, store, settings)
+        records = [shown(await the_store.get_run(r)) for r in run_ids]
+        if interrupted:
+            query = RunQuery(status="running", batch_id=batch_id, limit=1_000_000)
+            found = [shown(r) for r in await the_store.list_runs(query=query)]
+            known = {r.id for r in records}
+            records += [r for r in found if r.status == "interrupted" and r.id not in known]
+        for record in records:
+            if record.status == "finished":
+                raise UsageError(f"run {record.id} is already finished: nothing to resume")
+            if record.status == "running" and not force:
+                raise UsageError(
+                    f"run {record.id} is still running (owner {record.owner or 'unknown'}); "
+                    "use --force if that process is gone"
+                )
+        models_by_run: dict[str, dict[str, ChatModel]] = {}
+        for record in records:
+            built = build_models(record.spec.roles, settings)
+            await check_models(built)
+            if settings.reply_cache is not None:
+                built = with_reply_cache(built, settings.reply_cache)
+            models_by_run[record.id] = built
+        boxes: dict[str, Sandbox] = {}
+        for name in sorted({r.spec.sandbox for r in records}):
+            boxes[name] = await stack.enter_async_context(get_sandbox(name))
+        checkpointer = await stack.enter_async_context(open_checkpointer(the_store))
+        # Claim every run before continuing any: two resumers cannot both take one.
+        for record in records:
+            await the_store.claim_run(record.id, current_owner(), expected=record.owner)
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(record: RunRecord) -> Outcome:
+            async with gate:
+                steps = await the_store.get_steps(record.id)
+                log = StepLog(
+                    the_store,
+                    record.id,
+                    prior={s.key: s for s in steps if s.key},
+                    prior_stored=True,
+                    start_seq=max((s.seq for s in steps), default=0),
+                )
+                outcome = await execute(
+                    record.spec,
+                    roles=models_by_run[record.id],
+                    sandbox=boxes[record.spec.sandbox],
+                    store=the_store,
+                    run_id=record.id,
+                    log=log,
+                    on_event=on_event,
+                    checkpointer=checkpointer,
+                    resume=True,
+                )
+            if on_outcome is not None:
+                on_outcome(outcome)
+            return outcome
+
+        return await _all_or_none([one(r) for r in records])
 
 
 def run_sync(tasks: str | Sequence[Task], **kwargs: Any) -> list[Outcome]:
     """:func:`run` for callers without an event loop."""
     return asyncio.run(run(tasks, **kwargs))
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    record: RunRecord
-    steps: list[Step]
-
-
-async def load_run(
-    run_id: str, *, store: str | TrajectoryStore | None = None, settings: Settings | None = None
-) -> StoredRun:
-    """A stored run and its steps (``"last"``: the newest run); raises RunNotFound."""
-    settings = settings or Settings.from_env()
-    async with AsyncExitStack() as stack:
-        opened = await _enter_store(stack, store, settings)
-        if run_id == "last":
-            newest = await opened.list_runs(limit=1)
-            if not newest:
-                raise RunNotFound("no runs in the store yet")
-            run_id = newest[0].id
-        record = await opened.get_run(run_id)
-        return StoredRun(record, await opened.get_steps(record.id))
-
-
-async def list_runs(
-    *,
-    limit: int = 50,
-    batch_id: str | None = None,
-    store: str | TrajectoryStore | None = None,
-    settings: Settings | None = None,
-) -> list[RunRecord]:
-    """Stored runs, newest first."""
-    settings = settings or Settings.from_env()
-    async with AsyncExitStack() as stack:
-        opened = await _enter_store(stack, store, settings)
-        return await opened.list_runs(limit=limit, batch_id=batch_id)

@@ -113,10 +113,12 @@ async def test_reflexion_puts_its_reflection_in_the_next_prompt(
     assert reflection in retry.messages[-1].content
     assert BUGGY.strip() in retry.messages[-1].content
     async with corrigo.open_store(settings.resolved_store_url) as store:
-        [note] = await store.search_reflections(scope_key="HumanEval/12")
+        [note] = await store.search_reflections(scope_key="HumanEval")
     reflect_step = next(s for s in steps if s.node == "reflect")
     assert note.text == reflection
     assert (note.run_id, note.step_seq) == (outcome.run_id, reflect_step.seq)
+    # Stored for the family, with the task's words, so similar tasks can recall it.
+    assert note.scope == "family" and "longest" in note.topic
 
 
 async def test_best_of_n_stops_at_the_first_passing_sample_without_inputs_to_compare(

@@ -13,3 +13,16 @@ def reflector_messages(task: Task, candidate: Candidate, verdict: Verdict) -> li
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
     )
+
+
+def lesson_messages(
+    task: Task, failed: Candidate, verdict: Verdict, fixed: Candidate
+) -> list[Message]:
+    """Ask for a general lesson from a failure and its fix, for other tasks to use."""
+    return render(
+        "lesson",
+        prompt=task.prompt.strip(),
+        failed=failed.code or "(no code was given)",
+        feedback=verdict.feedback,
+        fixed=fixed.code,
+    )

@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Local models: list and pull.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+lessons_app = typer.Typer(help="Lessons carried across tasks.", no_args_is_help=True)
+app.add_typer(lessons_app, name="lessons")
 sandbox_app = typer.Typer(help="Sandbox housekeeping.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 
@@ -42,7 +44,18 @@ def settings_for(store: str | None = None, home: Path | None = None, **more: obj
 
 def _register() -> None:
     # Importing the command modules attaches their commands to ``app``.
-    from corrigo.cli import bench, doctor, models, replay, run, runs, sandbox  # noqa: F401
+    from corrigo.cli import (  # noqa: F401
+        bench,
+        doctor,
+        export,
+        lessons,
+        models,
+        replay,
+        resume,
+        run,
+        runs,
+        sandbox,
+    )
 
 
 _register()

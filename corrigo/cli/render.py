@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 from corrigo.records import Outcome, RunRecord, Step
@@ -70,20 +71,27 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
     )
 
 
+_STATUS_STYLE = {
+    "finished": "[green]finished[/green]",
+    "running": "[cyan]running[/cyan]",
+    "interrupted": "[bold red]interrupted[/bold red]",
+}
+
+
 def runs_table(records: Sequence[RunRecord]) -> Table:
     table = Table(title="stored runs", title_justify="left")
     for name in ("run", "created", "task", "strategy", "model", "status", "stop", "hidden"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=name in ("run", "created", "status"))
     for r in records:
         o = r.outcome
         models = sorted(set(r.spec.roles.values()))
         table.add_row(
             r.id,
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.spec.task.id,
-            r.spec.strategy,
-            ", ".join(models),
-            r.status,
+            escape(r.spec.task.id),
+            escape(r.spec.strategy),
+            escape(", ".join(models)),
+            _STATUS_STYLE.get(r.status, r.status),
             o.stop_reason if o else "-",
             _mark(o.hidden_passed) if o else "-",
         )

@@ -1,9 +1,12 @@
-"""``corrigo runs`` and ``corrigo show RUN``: stored runs, round by round."""
+"""``corrigo runs`` (with filters), ``corrigo runs prune`` and ``corrigo show RUN``:
+stored runs, round by round."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -13,27 +16,209 @@ from rich.syntax import Syntax
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
 from corrigo.cli.render import code_diff, runs_table, step_title
-from corrigo.records import Step
+from corrigo.config import Settings
+from corrigo.records import RunQuery, RunRecord, Step
+
+_STATUSES = ("running", "finished", "interrupted")
+_AGE = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Everything there is: list_runs needs a limit, and prune or export want every match.
+ALL = 2**31 - 1
 
 
-@app.command("runs")
+def parse_when(text: str, option: str, now: datetime | None = None) -> datetime:
+    """A moment from the command line, in UTC: an ISO date or datetime (local time
+    unless it says otherwise) or an age back from now (``7d``, ``12h``, ``30m``)."""
+    from corrigo.errors import UsageError
+
+    value = text.strip()
+    match = _AGE.fullmatch(value.lower())
+    try:
+        if match:
+            age = timedelta(**{_UNITS[match[2]]: int(match[1])})
+            return (now or datetime.now(UTC)) - age
+        moment = datetime.fromisoformat(value)
+        return (moment.astimezone() if moment.tzinfo is None else moment).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"{option} takes a date (2025-01-31), a datetime (2025-01-31T14:00) or an age "
+            f"(7d, 12h, 30m), not {text!r}"
+        ) from None
+
+
+def selection(
+    *,
+    limit: int = ALL,
+    status: str | None = None,
+    task: str | None = None,
+    strategy: str | None = None,
+    model: str | None = None,
+    batch: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> RunQuery:
+    """The query the selection options describe; UsageError for a value that cannot be read."""
+    from corrigo.errors import UsageError
+
+    if status is not None and status not in _STATUSES:
+        raise UsageError(f"--status takes {', '.join(_STATUSES)}, not {status!r}")
+    now = datetime.now(UTC)
+    after = parse_when(since, "--since", now) if since is not None else None
+    before = parse_when(until, "--until", now) if until is not None else None
+    if after is not None and before is not None and after >= before:
+        raise UsageError("--since must be earlier than --until: no run can match both")
+    return RunQuery(
+        limit=limit,
+        status=status,  # type: ignore[arg-type]  # checked above
+        task_id=task or None,
+        strategy=strategy or None,
+        model=model or None,
+        batch_id=batch or None,
+        since=after,
+        until=before,
+    )
+
+
+TaskOption = typer.Option(
+    None, "--task", help="Task id, exactly; or a prefix ending in '*' (--task 'HumanEval/1*')."
+)
+StrategyOption = typer.Option(None, "--strategy", "-s", help="Strategy name (refine, best_of_n…).")
+ModelOption = typer.Option(
+    None, "--model", "-m", help="A model spec any role used, exactly (scripted:FILE, local:NAME…)."
+)
+BatchOption = typer.Option(None, "--batch", help="Batch id (one 'corrigo run', or a bench cell).")
+SinceOption = typer.Option(
+    None, "--since", help="Created at or after: 2025-01-31, 2025-01-31T14:00, or an age: 7d, 12h."
+)
+UntilOption = typer.Option(
+    None, "--until", help="Created before: a date, datetime or age, as for --since."
+)
+
+runs_app = typer.Typer(
+    help="List stored runs, newest first (with filters); 'corrigo runs prune' deletes old ones.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
 def runs_command(
-    limit: int = typer.Option(20, "--limit", "-n", min=1),
-    as_json: bool = typer.Option(False, "--json"),
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most this many."),
+    status: str | None = typer.Option(
+        None, "--status", help="running, finished or interrupted (its process is gone)."
+    ),
+    task: str | None = TaskOption,
+    strategy: str | None = StrategyOption,
+    model: str | None = ModelOption,
+    batch: str | None = BatchOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the run records as JSON."),
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """List stored runs, newest first."""
+    """List stored runs, newest first; every filter given must match."""
+    if ctx.invoked_subcommand is not None:
+        return
     import corrigo
 
-    records = asyncio.run(corrigo.list_runs(limit=limit, settings=settings_for(store, home)))
+    query = selection(
+        limit=limit,
+        status=status,
+        task=task,
+        strategy=strategy,
+        model=model,
+        batch=batch,
+        since=since,
+        until=until,
+    )
+    records = asyncio.run(corrigo.list_runs(query=query, settings=settings_for(store, home)))
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in records]))
         return
     if not records:
-        console.print("no runs stored yet: try 'corrigo run humaneval[:3]'")
+        filtered = query.model_dump(exclude={"limit", "schema_version"}, exclude_none=True)
+        if filtered:
+            console.print("no stored runs match these filters")
+        else:
+            console.print("no runs stored yet: try 'corrigo run humaneval[:3]'")
         return
     console.print(runs_table(records))
+    stopped = sum(1 for r in records if r.status == "interrupted")
+    if stopped:
+        console.print(
+            f"{stopped} interrupted (their process is gone): continue with "
+            "'corrigo resume RUN' or 'corrigo resume --all'"
+        )
+
+
+@runs_app.command("prune")
+def prune_command(
+    older_than: str | None = typer.Option(
+        None,
+        "--older-than",
+        help="Delete finished runs created before this: an age (30d, 12h) or a date/datetime.",
+    ),
+    keep: int | None = typer.Option(
+        None, "--keep", help="Delete all but the N newest finished runs."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the runs that would be deleted; delete nothing."
+    ),
+    store: str | None = StoreOption,
+    home: Path | None = HomeOption,
+) -> None:
+    """Delete finished runs and their steps; running and interrupted runs always stay."""
+    import corrigo
+    from corrigo.errors import UsageError
+
+    if older_than is None and keep is None:
+        raise UsageError("say which runs to prune: --older-than AGE (e.g. 30d), --keep N, or both")
+    if keep is not None and keep < 0:
+        raise UsageError(f"--keep takes a count of runs to keep (0 or more), not {keep}")
+    cutoff = parse_when(older_than, "--older-than") if older_than is not None else None
+    settings = settings_for(store, home)
+    which = " and ".join(
+        part
+        for part in (
+            f"created before {cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "",
+            f"beyond the {keep} newest" if keep is not None else "",
+        )
+        if part
+    )
+    if not dry_run:
+        deleted = asyncio.run(corrigo.prune_runs(older_than=cutoff, keep=keep, settings=settings))
+        console.print(f"deleted {deleted} finished run{'s' * (deleted != 1)} ({which})")
+        return
+    doomed = asyncio.run(_would_prune(cutoff, keep, settings))
+    if doomed:
+        console.print(runs_table(doomed))
+    count = len(doomed)
+    console.print(
+        f"dry run: would delete {count} finished run{'s' * (count != 1)} ({which}); "
+        "nothing was deleted"
+    )
+
+
+async def _would_prune(
+    cutoff: datetime | None, keep: int | None, settings: Settings
+) -> list[RunRecord]:
+    """The runs ``prune_runs(older_than=cutoff, keep=keep)`` deletes: finished ones created
+    before the cutoff, and those beyond the ``keep`` newest finished."""
+    import corrigo
+
+    doomed: dict[str, RunRecord] = {}
+    async with corrigo.open_store(settings.resolved_store_url) as store:
+        if cutoff is not None:
+            old = RunQuery(status="finished", until=cutoff, limit=ALL)
+            doomed.update((r.id, r) for r in await corrigo.list_runs(query=old, store=store))
+        if keep is not None:
+            finished = RunQuery(status="finished", limit=ALL)
+            extra = (await corrigo.list_runs(query=finished, store=store))[keep:]
+            doomed.update((r.id, r) for r in extra)
+    return sorted(doomed.values(), key=lambda r: (r.created_at, r.id), reverse=True)
 
 
 _TEXT_TITLES = {

@@ -8,6 +8,7 @@ again. A model failure is not raised: it comes back as a step with ``error`` set
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from corrigo.agents.extract import extract_code
@@ -49,6 +50,7 @@ async def ask(
     seed: int | None = None,
     propose: bool = False,
     parent: str | None = None,
+    lessons: Sequence[str] = (),
 ) -> Asked:
     """One model call as a stored step; with ``propose`` the reply's code is the candidate."""
     recorded = ctx.log.recorded(key, "model")
@@ -72,6 +74,7 @@ async def ask(
         key=key,
         temperature=temperature,
         seed=seed,
+        lessons=list(lessons),
     )
     # A role the run did not configure falls back to the solver's model.
     model = ctx.roles.get(role) or ctx.roles["solver"]

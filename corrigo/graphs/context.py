@@ -11,12 +11,12 @@ instead of calling the model or the sandbox again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from corrigo.models import ChatModel
-from corrigo.records import Budgets, Limits, Sampling, Step, Task
+from corrigo.records import Budgets, Limits, Reflection, Sampling, Step, Task
 from corrigo.sandbox.base import Sandbox
 from corrigo.storage.base import TrajectoryStore
 
@@ -28,7 +28,8 @@ class StepLog:
     already in ``store`` (resuming the same run); otherwise they come from another run
     (a replay) and are stored again, under new sequence numbers, when reused.
     ``reuse_exec`` says whether recorded sandbox results are reused (exact replay) or
-    the candidates run again (re-verify).
+    the candidates run again (re-verify). ``start_seq`` is the last sequence number
+    already stored (resume): new steps are numbered after it, so none conflicts.
     """
 
     def __init__(
@@ -39,13 +40,16 @@ class StepLog:
         prior: Mapping[str, Step] | None = None,
         prior_stored: bool = False,
         reuse_exec: bool = True,
+        start_seq: int | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.prior = dict(prior or {})
         self.prior_stored = prior_stored
         self.reuse_exec = reuse_exec
-        self._seq = max((s.seq for s in self.prior.values()), default=0) if prior_stored else 0
+        if start_seq is None:
+            start_seq = max((s.seq for s in self.prior.values()), default=0) if prior_stored else 0
+        self._seq = start_seq
         self._lock: asyncio.Lock | None = None
 
     def recorded(self, key: str, kind: str) -> Step | None:
@@ -102,6 +106,8 @@ class RunContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     sampling: Mapping[str, Sampling] = field(default_factory=dict)
     started: float = 0.0
+    # Lessons recalled for this run (corrigo.graphs.memory), put in first-draft prompts.
+    lessons: Sequence[Reflection] = ()
 
     def param(self, name: str, default: Any) -> Any:
         value = self.params.get(name)

@@ -76,9 +76,10 @@ async def solve(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         ctx,
         role="solver",
         key=f"r{round_}.solve",
-        messages=solver_messages(ctx.task),
+        messages=solver_messages(ctx.task, [lesson.text for lesson in ctx.lessons]),
         round=round_,
         propose=True,
+        lessons=[lesson.id for lesson in ctx.lessons],
     )
     return proposed(asked, round=round_)
 
@@ -92,12 +93,13 @@ async def sample(payload: Branch, runtime: Runtime[RunContext]) -> Update:
         ctx,
         role="solver",
         key=f"r{round_}.sample{index:02d}",
-        messages=solver_messages(ctx.task),
+        messages=solver_messages(ctx.task, [lesson.text for lesson in ctx.lessons]),
         round=round_,
         node="sample",
         temperature=temperature,
         seed=index,
         propose=True,
+        lessons=[lesson.id for lesson in ctx.lessons],
     )
     return proposed(asked, round=round_)
 
@@ -263,17 +265,27 @@ async def reflect(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     if asked.error or not asked.text:
         return {"spend": asked.spend, "errors": [asked.error or "reflector: empty reflection"]}
     note = asked.text.strip()
-    if ctx.log.prior_stored and ctx.log.recorded(asked.step.key, "model") is not None:
-        return {"spend": asked.spend, "notes": [note]}  # resumed: the lesson is stored
-    await ctx.log.store.add_reflection(
-        Reflection(
-            text=note,
-            run_id=ctx.run_id,
-            step_seq=asked.step.seq,
-            scope="task",
-            scope_key=ctx.task.id,
+    from corrigo.errors import RunNotFound
+    from corrigo.lessons import family, topic_of
+
+    # One note per reflection step: a node run again on resume finds it under its id.
+    note_id = f"rf_{ctx.run_id.removeprefix('run_')}_{asked.step.key}"
+    try:
+        await ctx.log.store.get_reflection(note_id)
+    except RunNotFound:
+        await ctx.log.store.add_reflection(
+            Reflection(
+                id=note_id,
+                text=note,
+                run_id=ctx.run_id,
+                step_seq=asked.step.seq,
+                # Stored for the task's family: with the lessons option, similar tasks
+                # recall it (corrigo.lessons decides what is similar enough).
+                scope="family",
+                scope_key=family(ctx.task.id),
+                topic=topic_of(ctx.task),
+            )
         )
-    )
     return {"spend": asked.spend, "notes": [note]}
 
 

@@ -28,6 +28,10 @@ COMMON_PARAMS: dict[str, Any] = {
     "fresh": True,  # a fresh sample instead of stopping after a round with nothing new
     "max_stale": 2,
     "temperature": 0.8,  # for samples, fresh attempts and expansions
+    # Lessons across tasks (corrigo.graphs.memory): off, use (recall relevant ones into
+    # the solver's prompts), learn (use, and write one from a corrected failure).
+    "lessons": "off",
+    "lesson_count": 3,
 }
 
 
@@ -60,7 +64,17 @@ class Strategy:
         return resolved
 
 
-_COUNTS = {"n", "agree", "beam", "children", "solvers", "test_count", "max_stale", "max_rounds"}
+_COUNTS = {
+    "n",
+    "agree",
+    "beam",
+    "children",
+    "solvers",
+    "test_count",
+    "max_stale",
+    "max_rounds",
+    "lesson_count",
+}
 
 
 def _check(key: str, value: Any) -> str | None:
@@ -71,6 +85,8 @@ def _check(key: str, value: Any) -> str | None:
         return "must be a number from 0 to 2"
     if key == "tests" and value not in ("auto", "always", "never"):
         return "must be auto, always or never"
+    if key == "lessons" and value not in ("off", "use", "learn"):
+        return "must be off, use or learn"
     if key in ("expected", "fresh") and type(value) is not bool:
         return "must be True or False"
     return None

@@ -1,19 +1,34 @@
 """The trajectory store interface, and backends chosen by URL.
 
-A store holds runs (spec, status, outcome), their steps in order, reflection notes,
-and benches (the spec of a task × strategy × model grid; its runs are found by their
-cells' batch ids). Every method is async; backends translate their own errors into
-:class:`~corrigo.errors.StoreError` subclasses at this boundary.
+A store holds runs (spec, status, owner, outcome), their steps in order, reflection
+notes (lessons) with their help counters, and benches (the spec of a task × strategy ×
+model grid; its runs are found by their cells' batch ids). Every method is async;
+backends translate their own errors into :class:`~corrigo.errors.StoreError`
+subclasses at this boundary. Stored records are JSON produced by pydantic: reading
+one that does not decode raises StoreError naming the record type, never returns
+``None`` and never runs code.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from corrigo.errors import StoreUnavailable
-from corrigo.records import BenchSpec, Outcome, Reflection, RunRecord, RunSpec, Step
+from corrigo.records import (
+    BenchSpec,
+    LessonStatus,
+    Outcome,
+    Reflection,
+    RunQuery,
+    RunRecord,
+    RunSpec,
+    ScopeStats,
+    Step,
+)
 
 
 class TrajectoryStore(ABC):
@@ -40,8 +55,18 @@ class TrajectoryStore(ABC):
         """Release connections; safe to call twice."""
 
     @abstractmethod
-    async def create_run(self, spec: RunSpec, run_id: str | None = None) -> RunRecord:
-        """Store a new run in status ``running``."""
+    async def create_run(
+        self, spec: RunSpec, run_id: str | None = None, owner: str | None = None
+    ) -> RunRecord:
+        """Store a new run in status ``running``, owned by ``owner``."""
+
+    @abstractmethod
+    async def claim_run(self, run_id: str, owner: str, expected: str | None) -> RunRecord:
+        """Make ``owner`` the owner of a ``running`` run whose owner is still ``expected``
+        (compare-and-set: two processes resuming one run cannot both win).
+
+        Raises RunNotFound for an unknown run, StoreError when the run is finished or
+        its owner is no longer ``expected``."""
 
     @abstractmethod
     async def append_step(self, step: Step) -> None:
@@ -60,22 +85,72 @@ class TrajectoryStore(ABC):
         """The run's steps ordered by ``seq``."""
 
     @abstractmethod
-    async def list_runs(self, limit: int = 50, batch_id: str | None = None) -> list[RunRecord]:
-        """Most recent runs first."""
+    async def list_runs(
+        self, limit: int = 50, batch_id: str | None = None, query: RunQuery | None = None
+    ) -> list[RunRecord]:
+        """Most recent runs first (``created_at``, then id), filtered by ``query``.
+
+        ``limit`` and ``batch_id`` are shorthands for the query's fields (the query's win
+        when it is given). Statuses are stored ones: a query for ``interrupted`` matches
+        nothing here; :mod:`corrigo.liveness` derives it from ``running``."""
 
     @abstractmethod
     async def delete_run(self, run_id: str) -> None:
         """Remove a run and its steps (used to undo a run that never started)."""
 
     @abstractmethod
+    async def prune_runs(
+        self, *, older_than: datetime | None = None, keep: int | None = None
+    ) -> int:
+        """Delete finished runs (and their steps) created before ``older_than``, and/or
+        all but the ``keep`` newest finished runs; runs still ``running`` are never
+        touched. Returns how many runs were deleted."""
+
+    @abstractmethod
     async def add_reflection(self, reflection: Reflection) -> None:
-        """Store a lesson."""
+        """Store a lesson (its counters and status as given, normally zero and active)."""
+
+    @abstractmethod
+    async def get_reflection(self, reflection_id: str) -> Reflection:
+        """The lesson with this id or a unique prefix of 6+ characters, with its current
+        counters and status; raises RunNotFound."""
+
+    @abstractmethod
+    async def list_reflections(
+        self,
+        scope_keys: Sequence[str] | None = None,
+        statuses: Sequence[LessonStatus] | None = None,
+        limit: int = 100,
+    ) -> list[Reflection]:
+        """Lessons newest first, in any of ``scope_keys`` and ``statuses`` when given."""
 
     @abstractmethod
     async def search_reflections(
         self, query: str = "", scope_key: str | None = None, limit: int = 5
     ) -> list[Reflection]:
-        """Lessons whose text contains every word of ``query``, newest first."""
+        """Lessons whose text contains every word of ``query`` (case-insensitive, as
+        literal text), newest first."""
+
+    @abstractmethod
+    async def record_lesson_outcome(
+        self, scope_keys: Sequence[str], used: Sequence[str], passed: bool
+    ) -> None:
+        """Count one finished run: in each of ``scope_keys`` (runs +1, passed +1 if it
+        passed) and for each lesson id in ``used`` (uses +1, helped +1 if it passed).
+        Increments are atomic: concurrent runs never lose a count. Unknown lesson ids
+        are ignored (a lesson may be pruned while a run that used it finishes)."""
+
+    @abstractmethod
+    async def scope_stats(self, scope_keys: Sequence[str]) -> dict[str, ScopeStats]:
+        """Counters of each scope key (zeros for one never counted)."""
+
+    @abstractmethod
+    async def set_reflection_status(self, reflection_id: str, status: LessonStatus) -> None:
+        """Set a lesson's status (the help gate's decision); raises RunNotFound."""
+
+    @abstractmethod
+    async def delete_reflections(self, reflection_ids: Sequence[str]) -> int:
+        """Delete these lessons (full ids); returns how many existed."""
 
     @abstractmethod
     async def save_bench(self, spec: BenchSpec) -> None:
@@ -106,12 +181,15 @@ def redact_url(url: str) -> str:
 
 
 def open_store(url: str) -> TrajectoryStore:
-    """A store for ``url`` (not yet opened): SQLAlchemy URLs (sqlite, postgresql)."""
+    """A store for ``url`` (not yet opened): SQLAlchemy URLs (sqlite, postgresql) or
+    redis URLs."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in {"sqlite", "postgresql", "postgres"}:
         from corrigo.storage.sql import SQLStore
 
         return SQLStore(url)
     if scheme in {"redis", "rediss"}:
-        raise StoreUnavailable("the redis store is not available yet: use a SQLAlchemy URL")
+        from corrigo.storage.redis import RedisStore
+
+        return RedisStore(url)
     raise StoreUnavailable(f"cannot open store {url!r}: unknown URL scheme {scheme!r}")

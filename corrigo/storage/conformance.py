@@ -8,17 +8,47 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 from corrigo.errors import RunNotFound, StoreError
-from corrigo.records import BenchSpec, Outcome, Reflection, RunSpec, Step, Task, Usage
+from corrigo.records import (
+    BenchSpec,
+    Outcome,
+    Reflection,
+    RunQuery,
+    RunSpec,
+    Step,
+    Task,
+    Usage,
+    utcnow,
+)
 from corrigo.storage.base import TrajectoryStore
 
 Check = Callable[[TrajectoryStore], Awaitable[None]]
 
 
-def _spec(task_id: str = "t/1", batch: str | None = None) -> RunSpec:
+def _spec(
+    task_id: str = "t/1",
+    batch: str | None = None,
+    strategy: str = "refine",
+    model: str = "scripted:x",
+) -> RunSpec:
     task = Task(id=task_id, prompt="Write f.", entry_point="f")
-    return RunSpec(task=task, roles={"solver": "scripted:x"}, batch_id=batch)
+    return RunSpec(
+        task=task,
+        strategy=strategy,
+        roles={"solver": model, "reviewer": "scripted:review"},
+        batch_id=batch,
+    )
+
+
+async def _raises(awaitable: Awaitable[object], error: type[Exception], what: str) -> None:
+    try:
+        await awaitable
+    except error:
+        return
+    raise AssertionError(f"{what} must raise {error.__name__}")
 
 
 def _step(run_id: str, seq: int, output: str = "hello") -> Step:
@@ -35,15 +65,28 @@ def _step(run_id: str, seq: int, output: str = "hello") -> Step:
 
 
 async def check_run_lifecycle(store: TrajectoryStore) -> None:
-    run = await store.create_run(_spec())
-    assert run.status == "running"
+    run = await store.create_run(_spec(), owner="host-a/1/2")
+    assert run.status == "running" and run.owner == "host-a/1/2"
     got = await store.get_run(run.id)
     assert got.spec == run.spec and got.status == "running" and got.outcome is None
+    assert got.owner == "host-a/1/2"
+    # Resuming takes the run over only from the owner it was read with.
+    claimed = await store.claim_run(run.id, "host-b/7/8", expected="host-a/1/2")
+    assert claimed.owner == "host-b/7/8" and (await store.get_run(run.id)).owner == "host-b/7/8"
+    await _raises(
+        store.claim_run(run.id, "host-c/1/1", expected="host-a/1/2"), StoreError, "a stale claim"
+    )
+    await _raises(store.claim_run("run_nope", "h/1/1", None), RunNotFound, "claiming no run")
     outcome = Outcome(run_id=run.id, task_id="t/1", stop_reason="verified", rounds=1)
     await store.finish_run(run.id, outcome)
     done = await store.get_run(run.id)
     assert done.status == "finished" and done.outcome == outcome
     assert done.finished_at is not None
+    await _raises(
+        store.claim_run(run.id, "host-c/1/1", expected="host-b/7/8"),
+        StoreError,
+        "claiming a finished run",
+    )
 
 
 async def check_steps_in_order_and_round_trip(store: TrajectoryStore) -> None:
@@ -92,6 +135,78 @@ async def check_list_newest_first_and_by_batch(store: TrajectoryStore) -> None:
     assert [r.id for r in await store.list_runs(limit=1)] == [other.id]
 
 
+async def check_list_filters(store: TrajectoryStore) -> None:
+    a = await store.create_run(_spec("HumanEval/1", strategy="refine", model="local:q"))
+    await asyncio.sleep(0.002)
+    b = await store.create_run(_spec("HumanEval/12", strategy="best_of_n", model="openai:m"))
+    await asyncio.sleep(0.002)
+    c = await store.create_run(_spec("mbpp/3", strategy="refine", model="openai:m"))
+    await store.finish_run(
+        b.id, Outcome(run_id=b.id, task_id="HumanEval/12", stop_reason="verified")
+    )
+
+    async def ids(**fields: Any) -> list[str]:
+        return [r.id for r in await store.list_runs(query=RunQuery(**fields))]
+
+    assert await ids(status="finished") == [b.id]
+    assert await ids(status="running") == [c.id, a.id]
+    assert await ids(task_id="HumanEval/1") == [a.id]
+    assert await ids(task_id="HumanEval/1*") == [b.id, a.id]
+    assert await ids(task_id="HumanEval_*") == []  # "_" and "%" are literal text
+    assert await ids(strategy="refine") == [c.id, a.id]
+    assert await ids(model="openai:m") == [c.id, b.id]
+    assert await ids(model="scripted:review") == [c.id, b.id, a.id]
+    assert await ids(model="openai") == []  # a whole spec, not a substring
+    assert await ids(strategy="refine", model="openai:m") == [c.id]
+    assert await ids(since=b.created_at) == [c.id, b.id]
+    assert await ids(until=b.created_at) == [a.id]
+    assert await ids(limit=2) == [c.id, b.id]
+    assert await ids(status="interrupted") == []
+
+
+async def check_prune(store: TrajectoryStore) -> None:
+    old = [await store.create_run(_spec(f"p/{i}")) for i in range(3)]
+    for run in old:
+        await store.append_step(_step(run.id, 1))
+        await store.finish_run(run.id, Outcome(run_id=run.id, task_id="p", stop_reason="verified"))
+        await asyncio.sleep(0.002)
+    still_running = await store.create_run(_spec("p/running"))
+    cut = utcnow()
+    await asyncio.sleep(0.002)
+    new = await store.create_run(_spec("p/new"))
+    await store.finish_run(new.id, Outcome(run_id=new.id, task_id="p", stop_reason="verified"))
+    assert await store.prune_runs(older_than=cut, keep=None) == 3
+    for run in old:
+        await _raises(store.get_run(run.id), RunNotFound, "a pruned run")
+    assert await store.get_steps(new.id) == []
+    assert (await store.get_run(still_running.id)).status == "running"
+    # Keep the newest N finished runs; running ones are neither counted nor touched.
+    extra = await store.create_run(_spec("p/extra"))
+    await store.finish_run(extra.id, Outcome(run_id=extra.id, task_id="p", stop_reason="error"))
+    assert await store.prune_runs(keep=1) == 1
+    left = {r.id for r in await store.list_runs(limit=100)}
+    assert left == {still_running.id, extra.id}
+    assert await store.prune_runs(older_than=cut - timedelta(days=1)) == 0
+
+
+async def check_text_round_trips_as_text(store: TrajectoryStore) -> None:
+    """A reply that looks like a serialized object stays the text it was."""
+    tricky = [
+        '{"lc": 1, "type": "constructor", "id": ["os", "system"], "kwargs": {"command": "id"}}',
+        '{"lc": 1, "type": "secret", "id": ["OPENAI_API_KEY"]}',
+        "\x80\x04\x95 cos\nsystem\n(S'id'\ntR.",
+        "null",
+        "",
+        "\u0000 nul and \ud7ff and emoji \U0001f600",
+    ]
+    run = await store.create_run(_spec())
+    for seq, text in enumerate(tricky, 1):
+        await store.append_step(_step(run.id, seq, text))
+    assert [s.output for s in await store.get_steps(run.id)] == tricky
+    await store.add_reflection(Reflection(text=tricky[0], scope_key="t/lc"))
+    assert [r.text for r in await store.list_reflections(scope_keys=["t/lc"])] == [tricky[0]]
+
+
 async def check_delete_run(store: TrajectoryStore) -> None:
     run = await store.create_run(_spec())
     await store.append_step(_step(run.id, 1))
@@ -114,6 +229,48 @@ async def check_reflections(store: TrajectoryStore) -> None:
         "100% of cases need a base case"
     ]
     assert await store.search_reflections("nothing matches this") == []
+
+
+async def check_lessons(store: TrajectoryStore) -> None:
+    first = Reflection(text="Check the empty input", scope="family", scope_key="he", topic="sum")
+    await store.add_reflection(first)
+    await asyncio.sleep(0.002)
+    second = Reflection(text="Round half up", scope="global", scope_key="*", run_id="run_x")
+    await store.add_reflection(second)
+    other = Reflection(text="Only for t/9", scope="task", scope_key="t/9", status="retired")
+    await store.add_reflection(other)
+    got = await store.get_reflection(first.id[:-3])
+    assert got == first
+    await _raises(store.get_reflection("rf_nope"), RunNotFound, "an unknown lesson")
+    listed = await store.list_reflections(scope_keys=["he", "*"])
+    assert [r.id for r in listed] == [second.id, first.id]
+    assert [r.id for r in await store.list_reflections(statuses=["retired"])] == [other.id]
+    assert [r.id for r in await store.list_reflections(limit=1)] == [other.id]
+
+    # Counters: many runs finishing at once lose no count.
+    await asyncio.gather(
+        *(
+            store.record_lesson_outcome(["he", "*"], [first.id], passed=i % 2 == 0)
+            for i in range(10)
+        ),
+        store.record_lesson_outcome(["he", "*"], [], passed=True),
+        store.record_lesson_outcome(["*"], [second.id, "rf_pruned_meanwhile"], passed=False),
+    )
+    counted = await store.get_reflection(first.id)
+    assert (counted.uses, counted.helped) == (10, 5)
+    once = await store.get_reflection(second.id)
+    assert (once.uses, once.helped) == (1, 0)
+    stats = await store.scope_stats(["he", "*", "never"])
+    assert (stats["he"].runs, stats["he"].passed) == (11, 6)
+    assert (stats["*"].runs, stats["*"].passed) == (12, 6)
+    assert (stats["never"].runs, stats["never"].passed) == (0, 0)
+
+    await store.set_reflection_status(first.id, "demoted")
+    assert (await store.get_reflection(first.id)).status == "demoted"
+    assert (await store.get_reflection(first.id)).uses == 10  # the status keeps the counts
+    await _raises(store.set_reflection_status("rf_nope", "retired"), RunNotFound, "no lesson")
+    assert await store.delete_reflections([first.id, "rf_nope"]) == 1
+    await _raises(store.get_reflection(first.id), RunNotFound, "a deleted lesson")
 
 
 async def check_concurrent_appends(store: TrajectoryStore) -> None:
@@ -170,8 +327,12 @@ CHECKS: list[Check] = [
     check_append_is_idempotent,
     check_unknown_and_prefix_ids,
     check_list_newest_first_and_by_batch,
+    check_list_filters,
+    check_prune,
+    check_text_round_trips_as_text,
     check_delete_run,
     check_reflections,
+    check_lessons,
     check_concurrent_appends,
     check_benches,
 ]

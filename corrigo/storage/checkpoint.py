@@ -1,0 +1,124 @@
+"""LangGraph checkpointers beside each store, so an interrupted run can resume.
+
+The graph's state after each step of a run (a LangGraph "super-step") is saved by
+LangGraph's own checkpointers: ``langgraph-checkpoint-sqlite`` in the same SQLite file
+as the store, ``langgraph-checkpoint-postgres`` in the same PostgreSQL database, and
+for Redis corrigo's :class:`~corrigo.storage.redis_checkpoint.RedisSaver` on plain
+Redis types (LangGraph's Redis package needs the RedisJSON and RediSearch modules).
+Every one serializes with :class:`~corrigo.storage.serde.JsonSerde`: no pickle.
+
+Checkpoints only save work: correctness on resume comes from the step log. A node
+that was running when the process died runs again and finds its model and sandbox
+steps already stored under their keys (see :class:`corrigo.graphs.context.StepLog`),
+so checkpoints are written in LangGraph's ``async`` durability mode (beside the next
+step, not before it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from corrigo.errors import StoreUnavailable
+from corrigo.storage.base import TrajectoryStore
+from corrigo.storage.serde import JsonSerde
+
+
+@asynccontextmanager
+async def open_checkpointer(store: TrajectoryStore) -> AsyncIterator[Any]:
+    """The checkpointer for ``store`` (None for a store corrigo does not know)."""
+    from corrigo.storage.sql import SQLStore
+
+    if isinstance(store, SQLStore):
+        import sqlalchemy as sa
+
+        url = sa.engine.make_url(store.url)
+        if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:"):
+                from langgraph.checkpoint.memory import InMemorySaver
+
+                yield InMemorySaver(serde=JsonSerde())
+                return
+            async with _sqlite_saver(str(url.database)) as saver:
+                yield saver
+            return
+        async with _postgres_saver(store.url) as saver:
+            yield saver
+        return
+    if type(store).__module__ == "corrigo.storage.redis":  # only with the redis extra
+        from corrigo.storage.redis_checkpoint import RedisSaver
+
+        client, prefix = getattr(store, "client"), getattr(store, "prefix")  # noqa: B009
+        yield RedisSaver(client, prefix=prefix, serde=JsonSerde())
+        return
+    yield None
+
+
+@asynccontextmanager
+async def _sqlite_saver(path: str) -> AsyncIterator[Any]:
+    from pathlib import Path
+
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    conn = await aiosqlite.connect(Path(path).expanduser(), timeout=30.0)
+    try:
+        # As the store does (see corrigo.storage.sql): WAL, no fsync per commit.
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = AsyncSqliteSaver(conn, serde=JsonSerde())
+        await saver.setup()
+        yield saver
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def _postgres_saver(url: str) -> AsyncIterator[Any]:
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg import AsyncConnection
+        from psycopg.errors import Error as PsycopgError
+        from psycopg.rows import dict_row
+    except ImportError as exc:
+        raise StoreUnavailable(
+            f"PostgreSQL checkpoints need corrigo[postgres] (missing {exc.name})"
+        ) from None
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    conninfo = conninfo.replace("postgres://", "postgresql://", 1)
+    try:
+        conn = await AsyncConnection.connect(
+            conninfo, autocommit=True, prepare_threshold=0, row_factory=dict_row
+        )
+    except PsycopgError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailable(f"cannot open checkpoints: {reason}") from None
+    try:
+        saver = AsyncPostgresSaver(conn, serde=JsonSerde())
+        await _setup_once(conn, saver)
+        yield saver
+    finally:
+        await conn.close()
+
+
+async def _setup_once(conn: Any, saver: Any) -> None:
+    """LangGraph's own migrations, one process at a time (two may open a fresh store).
+
+    The lock is taken by polling, never by waiting in the server: LangGraph builds its
+    indexes with ``CREATE INDEX CONCURRENTLY``, which waits for every open transaction,
+    and a session blocked in ``pg_advisory_lock`` would be one of them (a deadlock)."""
+    import asyncio
+
+    while True:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT pg_try_advisory_lock(7242651) AS locked")
+            row = await cur.fetchone()
+        if row and row["locked"]:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        await saver.setup()
+    finally:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT pg_advisory_unlock(7242651)")

@@ -372,9 +372,9 @@ def test_resume_after_sigkill_redoes_no_finished_task(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            finished = [r for r in _runs(db).values() if r[2] == "finished"]
-            if len(finished) >= 4:
-                break
+            statuses = [r[2] for r in _runs(db).values()]
+            if statuses.count("finished") >= 4 and "running" in statuses:
+                break  # killed mid-run: one run is left interrupted
             time.sleep(0.05)
         assert proc.poll() is None, (tmp_path / "first.log").read_text()
         os.kill(proc.pid, signal.SIGKILL)
@@ -408,10 +408,13 @@ def test_resume_after_sigkill_redoes_no_finished_task(tmp_path: Path) -> None:
     runs_per_task = Counter((b, t) for b, t, _, _ in after.values())
     for batch, task, _, _ in finished_before.values():
         assert runs_per_task[(batch, task)] == 1
-    # Runs the kill left "running" stay as they were and are not counted.
-    for rid, row in before.items():
-        if row[2] == "running":
-            assert after[rid][2] == "running"
+    # The run the kill interrupted was continued, not started again: it is finished now,
+    # and its task has no other run in its cell.
+    interrupted = [rid for rid, row in before.items() if row[2] == "running"]
+    assert interrupted, "the kill left no run mid-way"
+    for rid in interrupted:
+        batch, task, status, _ = after[rid]
+        assert status == "finished" and runs_per_task[(batch, task)] == 1
 
     assert report["complete"] is True
     assert [(c["strategy"], c["model"]) for c in report["cells"]] == list(cells)

@@ -101,3 +101,45 @@ def test_a_failed_nodes_error_is_kept_as_text() -> None:
     error = back["__error__"]  # type: ignore[index]
     assert isinstance(error, StoredError) and error.type_name == "RuntimeError"
     assert str(error) == "RuntimeError: simulated crash"
+
+
+@pytest.mark.parametrize("kind", ["sqlite-file", "sqlite-memory", "postgres", "redis"])
+async def test_every_stores_checkpointer_writes_json_only(kind: str, tmp_path: Path) -> None:
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    import corrigo
+    from corrigo.storage.checkpoint import open_checkpointer
+    from tests.stores import fresh_store_url
+
+    class S(TypedDict):
+        attempts: list[Attempt]
+
+    def step(state: S) -> S:
+        candidate = Candidate(code="x = 1", round=1, key="r1.solve")
+        verdict = Verdict(passed=True, score=1.0, feedback="")
+        return {"attempts": [*state["attempts"], Attempt(candidate=candidate, verdict=verdict)]}
+
+    graph = StateGraph(S)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_edge("step", END)
+    written: list[str] = []
+    with fresh_store_url(kind, tmp_path) as url:
+        async with corrigo.open_store(url) as store, open_checkpointer(store) as saver:
+            assert isinstance(saver.serde, JsonSerde)
+            real = saver.serde.dumps_typed
+
+            def spy(obj: object) -> tuple[str, bytes]:
+                kind_, data = real(obj)
+                written.append(kind_)
+                return kind_, data
+
+            saver.serde.dumps_typed = spy  # type: ignore[method-assign]
+            compiled = graph.compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": "t1"}}
+            await compiled.ainvoke({"attempts": []}, config)
+            state = await compiled.aget_state(config)
+            assert state.values["attempts"][0].candidate.code == "x = 1"
+            await saver.adelete_thread("t1")
+    assert written and set(written) <= {"json", "bytes"}

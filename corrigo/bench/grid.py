@@ -7,9 +7,11 @@ models once, and keeps one sandbox pool (and one model object per endpoint) aliv
 time, so per-model limits hold across the bench.
 
 Resuming (``resume=BENCH_ID`` or ``"last"``) reads the stored spec and runs, per cell,
-only the tasks without a finished run. A run left ``running`` by a killed process, or
-finished as ``cancelled`` (Ctrl-C), does not count: that task is run again as a new
-run, and the report uses each task's newest finished run.
+only the tasks without a finished run. A run left ``interrupted`` by a killed process
+is continued where it stopped (:func:`corrigo.runner.resume`: its recorded steps are
+reused, no model is asked twice); a run finished as ``cancelled`` (Ctrl-C) does not
+count: that task is run again as a new run. The report uses each task's newest
+finished run.
 """
 
 from __future__ import annotations
@@ -154,23 +156,39 @@ async def run_bench(
             tasks = await _validate(spec, settings)
         progress = on_progress or (lambda event: None)
         plan = await _plan(spec, tasks, the_store, progress)
-        for strategy, model, pending in plan:
-            await _run_cell(
-                spec, strategy, model, tasks, pending, the_store, settings, concurrency, progress
-            )
+        for cell in plan:
+            await _run_cell(spec, cell, tasks, the_store, settings, concurrency, progress)
         return await build_report(spec, the_store, [t.id for t in tasks])
+
+
+@dataclass(frozen=True)
+class _Cell:
+    strategy: str
+    model: str
+    pending: list[Task]  # tasks without a finished run
+    interrupted: list[str]  # of those, runs to continue (one per task, the newest)
 
 
 async def _plan(
     spec: BenchSpec, tasks: list[Task], store: TrajectoryStore, progress: ProgressCallback
-) -> list[tuple[str, str, list[Task]]]:
-    """Per cell, the tasks without a finished run (all of them in a new bench)."""
+) -> list[_Cell]:
+    """Per cell, the tasks without a finished run (all of them in a new bench), and the
+    interrupted runs among them to continue rather than start again."""
+    from corrigo.liveness import shown
+
     plan = []
     for strategy in spec.strategies:
         for model in spec.models:
-            done, _ = newest_done(await cell_runs(store, spec.cell_batch(strategy, model)))
+            records = await cell_runs(store, spec.cell_batch(strategy, model))
+            done, _ = newest_done(records)
             pending = [t for t in tasks if t.id not in done]
-            plan.append((strategy, model, pending))
+            waiting = {t.id for t in pending}
+            interrupted: dict[str, str] = {}
+            for record in records:  # newest first
+                task_id = record.spec.task.id
+                if task_id in waiting and shown(record).status == "interrupted":
+                    interrupted.setdefault(task_id, record.id)
+            plan.append(_Cell(strategy, model, pending, list(interrupted.values())))
             finished = len(tasks) - len(pending)
             progress(CellProgress(spec.id, "planned", strategy, model, len(tasks), finished))
     return plan
@@ -178,27 +196,36 @@ async def _plan(
 
 async def _run_cell(
     spec: BenchSpec,
-    strategy: str,
-    model: str,
+    cell: _Cell,
     tasks: list[Task],
-    pending: list[Task],
     store: TrajectoryStore,
     settings: Settings,
     concurrency: int,
     progress: ProgressCallback,
 ) -> None:
-    from corrigo.runner import run
+    from corrigo.runner import resume, run
 
-    finished = len(tasks) - len(pending)
+    strategy, model = cell.strategy, cell.model
+    finished = len(tasks) - len(cell.pending)
 
     def advance(outcome: Outcome) -> None:
         nonlocal finished
         finished += 1
         progress(CellProgress(spec.id, "task", strategy, model, len(tasks), finished, outcome))
 
-    if pending:
+    if cell.interrupted:
+        await resume(
+            cell.interrupted,
+            store=store,
+            settings=settings,
+            concurrency=concurrency,
+            on_outcome=advance,
+        )
+    resumed = await _done_tasks(store, cell.interrupted)
+    fresh = [t for t in cell.pending if t.id not in resumed]
+    if fresh:
         await run(
-            pending,
+            fresh,
             strategy=strategy,
             model=model,
             params=spec.params,
@@ -211,6 +238,18 @@ async def _run_cell(
             on_outcome=advance,
         )
     progress(CellProgress(spec.id, "done", strategy, model, len(tasks), finished))
+
+
+async def _done_tasks(store: TrajectoryStore, run_ids: Sequence[str]) -> set[str]:
+    """Task ids whose run, among ``run_ids``, is now done (finished, not cancelled)."""
+    from corrigo.bench.report import is_done
+
+    done = set()
+    for run_id in run_ids:
+        record = await store.get_run(run_id)
+        if is_done(record):
+            done.add(record.spec.task.id)
+    return done
 
 
 async def list_benches(

@@ -18,15 +18,22 @@ class Check:
 
 
 async def _store(settings: Settings) -> Check:
+    from corrigo.liveness import shown
+    from corrigo.records import RunQuery
     from corrigo.storage.base import open_store, redact_url
 
     url = settings.resolved_store_url
     try:
         async with open_store(url) as store:
             runs = await store.list_runs(limit=1000)
+            running = await store.list_runs(query=RunQuery(status="running", limit=100_000))
     except CorrigoError as exc:
         return Check("store", False, str(exc))
-    return Check("store", True, f"{redact_url(url)} ({len(runs)} recent runs)")
+    interrupted = sum(1 for r in running if shown(r).status == "interrupted")
+    detail = f"{redact_url(url)} ({len(runs)} recent runs)"
+    if interrupted:
+        detail += f"; {interrupted} interrupted (corrigo resume --all continues them)"
+    return Check("store", True, detail)
 
 
 async def _sandbox(settings: Settings) -> Check:

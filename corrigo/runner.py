@@ -174,7 +174,7 @@ async def execute(
             context=ctx,
             stream_mode=["values", "updates", "custom"],
             config=config,
-            **({"durability": "async"} if checkpointer is not None else {}),
+            **({"durability": "sync"} if checkpointer is not None else {}),
         ):
             if mode == "values":
                 final = chunk
@@ -375,12 +375,16 @@ async def resume(
                     "use --force if that process is gone"
                 )
         models_by_run: dict[str, dict[str, ChatModel]] = {}
+        by_roles: dict[tuple[tuple[str, str], ...], dict[str, ChatModel]] = {}
         for record in records:
-            built = build_models(record.spec.roles, settings)
-            await check_models(built)
-            if settings.reply_cache is not None:
-                built = with_reply_cache(built, settings.reply_cache)
-            models_by_run[record.id] = built
+            key = tuple(sorted(record.spec.roles.items()))
+            if key not in by_roles:  # one set of models per distinct role mapping
+                built = build_models(record.spec.roles, settings)
+                await check_models(built)
+                if settings.reply_cache is not None:
+                    built = with_reply_cache(built, settings.reply_cache)
+                by_roles[key] = built
+            models_by_run[record.id] = by_roles[key]
         boxes: dict[str, Sandbox] = {}
         for name in sorted({r.spec.sandbox for r in records}):
             boxes[name] = await stack.enter_async_context(get_sandbox(name))

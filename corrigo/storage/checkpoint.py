@@ -2,20 +2,23 @@
 
 The graph's state after each step of a run (a LangGraph "super-step") is saved by
 LangGraph's own checkpointers: ``langgraph-checkpoint-sqlite`` in the same SQLite file
-as the store, ``langgraph-checkpoint-postgres`` in the same PostgreSQL database, and
+as the store (its synchronous saver, each write one trip to a worker thread),
+``langgraph-checkpoint-postgres`` in the same PostgreSQL database, and
 for Redis corrigo's :class:`~corrigo.storage.redis_checkpoint.RedisSaver` on plain
 Redis types (LangGraph's Redis package needs the RedisJSON and RediSearch modules).
 Every one serializes with :class:`~corrigo.storage.serde.JsonSerde`: no pickle.
 
 Checkpoints only save work: correctness on resume comes from the step log. A node
 that was running when the process died runs again and finds its model and sandbox
-steps already stored under their keys (see :class:`corrigo.graphs.context.StepLog`),
-so checkpoints are written in LangGraph's ``async`` durability mode (beside the next
-step, not before it).
+steps already stored under their keys (see :class:`corrigo.graphs.context.StepLog`).
+Runs write checkpoints in LangGraph's ``sync`` durability mode (each before the next
+step starts): on two cores it measured faster than ``async``, whose writes compete with
+the next step for the same CPU (``benchmarks/store.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,21 +60,64 @@ async def open_checkpointer(store: TrajectoryStore) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def _sqlite_saver(path: str) -> AsyncIterator[Any]:
+    import sqlite3
     from pathlib import Path
 
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    conn = await aiosqlite.connect(Path(path).expanduser(), timeout=30.0)
+    conn = sqlite3.connect(Path(path).expanduser(), timeout=30.0, check_same_thread=False)
     try:
         # As the store does (see corrigo.storage.sql): WAL, no fsync per commit.
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn, serde=JsonSerde())
-        await saver.setup()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        saver = _threaded_sqlite_saver()(conn, serde=JsonSerde())
+        await asyncio.to_thread(saver.setup)
         yield saver
     finally:
-        await conn.close()
+        conn.close()
+
+
+def _threaded_sqlite_saver() -> type:
+    """LangGraph's ``SqliteSaver``, its async methods each one trip to a worker thread.
+
+    LangGraph's ``AsyncSqliteSaver`` goes through aiosqlite, which hands every statement
+    and every commit to its thread separately: four thread round trips per step. The
+    synchronous saver does a write and its commit in one call under its own lock, so
+    running that call in a thread costs one (``benchmarks/store.py`` measures both).
+    """
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    class ThreadedSqliteSaver(SqliteSaver):
+        async def aget_tuple(self, config: Any) -> Any:
+            return await asyncio.to_thread(self.get_tuple, config)
+
+        async def alist(
+            self,
+            config: Any,
+            *,
+            filter: dict[str, Any] | None = None,
+            before: Any = None,
+            limit: int | None = None,
+        ) -> AsyncIterator[Any]:
+            found = await asyncio.to_thread(
+                lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+            )
+            for item in found:
+                yield item
+
+        async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+            return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+        async def aput_writes(
+            self, config: Any, writes: Any, task_id: str, task_path: str = ""
+        ) -> None:
+            await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+        async def adelete_thread(self, thread_id: str) -> None:
+            await asyncio.to_thread(self.delete_thread, thread_id)
+
+        async def aget_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(self.get_delta_channel_history, *args, **kwargs)
+
+    return ThreadedSqliteSaver
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ write of JSON, so concurrent runs lose no count on either database.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -240,16 +241,17 @@ class SQLStore(TrajectoryStore):
     async def append_step(self, step: Step) -> None:
         payload = step.model_dump_json()
 
+        row = {
+            "run_id": step.run_id,
+            "seq": step.seq,
+            "role": step.role,
+            "kind": step.kind,
+            "record": payload,
+        }
+
         def insert(conn: sa.Connection) -> None:
-            stmt = (
-                _insert(conn, steps)
-                .values(
-                    run_id=step.run_id, seq=step.seq, role=step.role, kind=step.kind, record=payload
-                )
-                .on_conflict_do_nothing(index_elements=["run_id", "seq"])
-            )
             try:
-                if conn.execute(stmt).rowcount == 1:
+                if conn.execute(_step_insert(conn.dialect.name), row).rowcount == 1:
                     return
             except IntegrityError:  # the foreign key: only PostgreSQL enforces it
                 raise StoreError(f"run {step.run_id} does not exist") from None
@@ -562,6 +564,13 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------
+
+
+@functools.cache
+def _step_insert(dialect_name: str) -> Any:
+    """The step INSERT, built once per database kind (the hot path: one per step)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(steps).on_conflict_do_nothing(index_elements=["run_id", "seq"])
 
 
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:

@@ -118,8 +118,8 @@ def test_two_processes_write_one_store_at_once(tmp_path: Path, store_url: str) -
                 env={"CORRIGO_HOME": str(tmp_path / name), "PATH": "/usr/bin:/bin"},
             )
         )
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out + err
         assert "locked" not in (out + err).lower() and "Traceback" not in err
     asyncio.run(_check_store(store_url, RUNS))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -166,7 +167,7 @@ class SQLStore(TrajectoryStore):
             self._serial = threading.Lock()
         writer = engine.execution_options(corrigo_write=True)
         try:
-            await asyncio.to_thread(migrations.bring_to_head, engine, writer)
+            await _migrate(engine, writer, sqlite=backend == "sqlite")
         except StoreUnavailable:
             engine.dispose()
             raise
@@ -540,6 +541,24 @@ class SQLStore(TrajectoryStore):
 
 
 # -- connections and migrations -----------------------------------------------------
+
+
+async def _migrate(engine: sa.Engine, writer: sa.Engine, *, sqlite: bool) -> None:
+    """Bring the database to head. On SQLite, another process opening the same fresh
+    file may hold the lock in a way the busy timeout does not wait out (switching to
+    WAL, or a read snapshot that became stale): try again for up to the busy timeout."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    delay = 0.05
+    while True:
+        try:
+            await asyncio.to_thread(migrations.bring_to_head, engine, writer)
+            return
+        except OperationalError as exc:
+            locked = sqlite and "locked" in str(exc.orig or exc).lower()
+            if not locked or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "run",
     "run_bench",
     "run_sync",
+    "strategy_graph",
 ]
 
 _WHERE = {
@@ -76,11 +77,13 @@ _WHERE = {
     "run_bench": "corrigo.bench",
     "bench_report": "corrigo.bench",
     "export_training_data": "corrigo.export",
+    "strategy_graph": "corrigo.embed",
 }
 
 if TYPE_CHECKING:
     from corrigo.bench import bench_report, run_bench
     from corrigo.config import Settings
+    from corrigo.embed import strategy_graph
     from corrigo.errors import CorrigoError
     from corrigo.export import export_training_data
     from corrigo.graphs.registry import get_strategy

@@ -235,9 +235,10 @@ class Outcome(Record):
     strategy: str = ""
 
 
-#: Stored statuses are ``running`` and ``finished``; ``interrupted`` is how a ``running``
-#: run whose owning process is gone is shown (see :mod:`corrigo.liveness`).
-RunStatus = Literal["running", "finished", "interrupted"]
+#: Stored statuses are ``queued`` (waiting for a worker of ``corrigo serve``, no owner
+#: yet), ``running`` and ``finished``; ``interrupted`` is how a ``running`` run whose
+#: owning process is gone is shown (see :mod:`corrigo.liveness`).
+RunStatus = Literal["queued", "running", "finished", "interrupted"]
 
 
 class RunRecord(Record):

@@ -48,8 +48,35 @@ RECURSION_LIMIT = 10_000
 
 OutcomeCallback = Callable[[Outcome], None]
 #: ``on_event(task_id, event)``: ``{"event": "node", "node", "round"}`` as each node
-#: finishes, ``{"event": "step", "key", "role", "round"}`` as each step is stored.
+#: finishes, ``{"event": "step", "key", "role", "round"}`` as each step is stored, and
+#: ``{"event": "round", "round", "visible_score", "visible_passed"}`` as a round finishes
+#: (the stream first shows a later round, or the run ends; the best candidate so far).
 EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+class _Rounds:
+    """Tells ``on_event`` when a round is finished: the first event of a later round
+    (a step or a node), or the end of the run, closes the round before it."""
+
+    def __init__(self, task_id: str, on_event: EventCallback, current: int) -> None:
+        self.task_id, self.on_event, self.current = task_id, on_event, current
+
+    def reached(self, round_: Any, state: LoopState) -> None:
+        if isinstance(round_, int) and round_ > self.current:
+            self.finished(state)
+            self.current = round_
+
+    def finished(self, state: LoopState) -> None:
+        if self.current < 1:
+            return
+        best = best_attempt(state.get("attempts") or [], state.get("outputs"))
+        event = {
+            "event": "round",
+            "round": self.current,
+            "visible_score": best.verdict.score if best else None,
+            "visible_passed": bool(best and best.verdict.passed),
+        }
+        self.on_event(self.task_id, event)
 
 
 def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds: float) -> Outcome:
@@ -156,19 +183,20 @@ async def execute(
         started=started,
     )
     final: LoopState = initial_state()
-    try:
-        ctx.lessons = await memory.recall(ctx)
-    except StoreError as exc:
-        return await _failed(store, record.id, spec, str(exc))
     config: dict[str, Any] = {"recursion_limit": RECURSION_LIMIT}
     start: LoopState | None = initial_state()
-    if checkpointer is not None:
-        config["configurable"] = {"thread_id": record.id}
-        if resume:
-            saved = await compiled.aget_state(config)
-            if saved.values:
-                start, final = None, saved.values  # continue from the checkpoint
+    rounds: _Rounds | None = None
+    # Everything after create_run is inside this try: however the run ends (an error,
+    # a cancellation even before the graph starts), it is finished in the store.
     try:
+        ctx.lessons = await memory.recall(ctx)
+        if checkpointer is not None:
+            config["configurable"] = {"thread_id": record.id}
+            if resume:
+                saved = await compiled.aget_state(config)
+                if saved.values:
+                    start, final = None, saved.values  # continue from the checkpoint
+        rounds = _Rounds(spec.task.id, on_event, final.get("round", 0)) if on_event else None
         async for mode, chunk in compiled.astream(
             start,
             context=ctx,
@@ -178,13 +206,15 @@ async def execute(
         ):
             if mode == "values":
                 final = chunk
-            elif on_event is not None and mode == "updates":
+            elif on_event is not None and rounds is not None and mode == "updates":
                 for node, update in chunk.items():
                     # The round the node worked in: the one it moved to, else the current.
                     moved = update.get("round") if isinstance(update, dict) else None
                     round_ = moved or final.get("round", 0)
+                    rounds.reached(round_, final)
                     on_event(spec.task.id, {"event": "node", "node": node, "round": round_})
-            elif on_event is not None and mode == "custom":
+            elif on_event is not None and rounds is not None and mode == "custom":
+                rounds.reached(chunk.get("round"), final)
                 on_event(spec.task.id, dict(chunk))
     except asyncio.CancelledError:
         outcome = Outcome(
@@ -194,6 +224,8 @@ async def execute(
         raise
     except (SandboxError, StoreError) as exc:
         return await _failed(store, record.id, spec, str(exc))
+    if rounds is not None:
+        rounds.finished(final)
     outcome = outcome_from_state(final, ctx, spec.strategy, time.time() - started)
     await memory.after_run(ctx, final, outcome)
     await store.finish_run(record.id, outcome)
@@ -425,3 +457,86 @@ async def resume(
 def run_sync(tasks: str | Sequence[Task], **kwargs: Any) -> list[Outcome]:
     """:func:`run` for callers without an event loop."""
     return asyncio.run(run(tasks, **kwargs))
+
+
+def run_specs(
+    tasks: Sequence[Task],
+    *,
+    strategy: str = "best_of_n",
+    model: str | None = None,
+    roles: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    max_rounds: int = 3,
+    budgets: Budgets | None = None,
+    limits: Limits | None = None,
+    sandbox: str | None = None,
+    store_label: str = "",
+    settings: Settings | None = None,
+    batch_id: str | None = None,
+) -> list[RunSpec]:
+    """The specs :func:`run` would run for ``tasks``, one per task, without running them
+    (``corrigo serve`` stores them as queued runs). Checks the strategy, its parameters
+    and the role mapping; builds no model. Raises a CorrigoError subclass."""
+    settings = settings or Settings.from_env()
+    chosen, named = parse_strategy(strategy)
+    run_params = {**named, **dict(params or {}), "max_rounds": max_rounds}
+    resolved = chosen.resolve(run_params)
+    run_roles = list(chosen.roles)
+    if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
+        run_roles.append("reflector")
+    specs = resolve_specs(model, roles, settings)
+    budgets = (budgets or Budgets()).model_copy(update={"max_rounds": max_rounds})
+    batch = batch_id or new_id("batch_")
+    return [
+        RunSpec(
+            task=task,
+            strategy=chosen.name,
+            params=run_params,
+            roles={r: specs[r] for r in run_roles},
+            sampling={r: Sampling() for r in run_roles},
+            budgets=budgets,
+            limits=limits or Limits(),
+            sandbox=sandbox or settings.sandbox,
+            store=store_label,
+            corrigo_version=_version(),
+            batch_id=batch,
+        )
+        for task in tasks
+    ]
+
+
+async def run_stored(
+    record: RunRecord,
+    *,
+    roles: Mapping[str, ChatModel],
+    sandbox: Sandbox,
+    store: TrajectoryStore,
+    checkpointer: Any = None,
+    on_event: EventCallback | None = None,
+) -> Outcome:
+    """Run a stored, unfinished run in this process: a ``queued`` one (stored by
+    ``create_run(..., status="queued")``) or an interrupted one.
+
+    The run is first claimed from the owner it was read with (None for a queued run):
+    when another process took it meanwhile, StoreError is raised and nothing runs. It
+    then continues as :func:`resume` does: from its last checkpoint, reusing its steps."""
+    await store.claim_run(record.id, current_owner(), expected=record.owner)
+    steps = await store.get_steps(record.id)
+    log = StepLog(
+        store,
+        record.id,
+        prior={s.key: s for s in steps if s.key},
+        prior_stored=True,
+        start_seq=max((s.seq for s in steps), default=0),
+    )
+    return await execute(
+        record.spec,
+        roles=roles,
+        sandbox=sandbox,
+        store=store,
+        run_id=record.id,
+        log=log,
+        on_event=on_event,
+        checkpointer=checkpointer,
+        resume=True,
+    )

@@ -1,4 +1,5 @@
-# corrigo-app: corrigo with its postgres and redis extras, in a venv on the local Debian root.
+# corrigo-app: corrigo with its postgres, redis and serve extras, in a venv on the local
+# Debian root.
 # Built by scripts/build-compose-images.sh in two steps:
 #  1. `--target builder` gives an empty venv with Debian's pip; the script runs `pip wheel`
 #     in it (network on, the host's CA bundle mounted read-only, never copied into an image)

@@ -4,7 +4,9 @@
 # PostgreSQL and against Redis (scripted model, refine strategy: a buggy first answer, a
 # critique, a fix), read each run back with `corrigo runs` and `corrigo show last`, bring
 # the stack down and up again to see both runs survive on the named volumes, and finally
-# `down -v`: always, on failure too. Exits non-zero, saying what failed, on any failure.
+# `down -v`: always, on failure too. On the way, the `serve` service (corrigo serve, the
+# HTTP API) is started with a throwaway token and a run is submitted to it over HTTP from
+# the corrigo container, inside the compose network, and followed to its outcome. Exits non-zero, saying what failed, on any failure.
 #   scripts/compose-check.sh
 #   COMPOSE="docker compose" scripts/compose-check.sh     another compose (default: Debian's
 #                                                         docker-compose, installed if missing)
@@ -26,8 +28,16 @@ else
     compose=(docker-compose)
 fi
 project="corrigo-check-$(date +%s)-$$"
-dc() { "${compose[@]}" --project-name "$project" --file compose.yaml "$@"; }
+dc() { "${compose[@]}" --project-name "$project" --file compose.yaml --profile serve "$@"; }
 work="$(mktemp -d /tmp/corrigo-compose-check.XXXXXX)"
+# The serve service's settings: a token made for this check, the check's model and suite.
+serve_token="check-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+cat >"$work/serve.env" <<EOF
+CORRIGO_API_TOKENS=$serve_token
+CORRIGO_SERVE_MODELS=script=scripted:/var/lib/corrigo/check/model.yaml
+CORRIGO_SERVE_SUITES=check=jsonl:/var/lib/corrigo/check/tasks.jsonl
+EOF
+export CORRIGO_SERVE_ENV_FILE="$work/serve.env"
 
 fail() {
     echo "compose-check: FAILED: $*" >&2
@@ -89,7 +99,7 @@ healthy() {
 }
 
 up() {
-    dc up -d >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-compose up"; }
+    dc up -d postgres redis corrigo >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-compose up"; }
     for service in postgres redis corrigo; do healthy "$service"; done
 }
 
@@ -174,6 +184,43 @@ EOF
     expect "corrigo show last ($store)" "stop: verified"
     echo "corrigo runs and corrigo show last read run $run_id back from $store"
 done
+
+step "corrigo serve: a run submitted over HTTP from inside the compose network"
+# The serve service reads its model and suite from the home volume it shares with corrigo.
+docker exec "$app_id" mkdir -p /var/lib/corrigo/check
+docker cp "$work/tasks.jsonl" "$app_id:/var/lib/corrigo/check/tasks.jsonl"
+docker cp "$work/model.yaml" "$app_id:/var/lib/corrigo/check/model.yaml"
+dc up -d serve >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-compose up serve"; }
+healthy serve
+ports="$(docker port "$(dc ps -q serve)")"
+[ -z "$ports" ] || fail "service serve publishes host ports: $ports"
+if ! dc exec -T -e CHECK_TOKEN="$serve_token" corrigo python3 -c '
+import json, os
+import httpx
+
+base = "http://serve:8765"
+assert httpx.get(f"{base}/v1/runs", timeout=30).status_code == 401, "no token must be refused"
+headers = {"Authorization": "Bearer " + os.environ["CHECK_TOKEN"]}
+with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
+    sent = http.post("/v1/runs", json={"tasks": "check", "strategy": "refine", "model": "script"})
+    assert sent.status_code == 202, sent.text
+    [run_id] = sent.json()["run_ids"]
+    event, steps, outcome = None, 0, None
+    with http.stream("GET", f"/v1/runs/{run_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+                steps += event == "step"
+            elif line.startswith("data: ") and event == "outcome":
+                outcome = json.loads(line[len("data: "):])["outcome"]
+    assert outcome and outcome["stop_reason"] == "verified" and outcome["hidden_passed"], outcome
+    print(run_id, steps)
+' >"$work/out" 2>"$work/err"; then
+    cat "$work/out" "$work/err" >&2
+    fail "a run over HTTP through the serve service"
+fi
+read -r serve_run serve_steps <"$work/out"
+echo "corrigo serve ran $serve_run over HTTP: $serve_steps step events, then verified"
 
 step "down and up again: the runs survive on the named volumes"
 dc down --timeout 10 >"$work/down.log" 2>&1 || { cat "$work/down.log" >&2; fail "docker-compose down"; }

@@ -4,6 +4,7 @@
 #   - bubblewrap, for the bwrap sandbox
 #   - Docker Engine (Debian's docker.io), started in the background, and the sandbox image
 #   - Debian's docker-compose and the images compose.yaml runs (built locally)
+#   - chromium and chromium-driver (Debian's), for the web viewer's browser tests
 #   - Redis and PostgreSQL (Debian's), on loopback only, ready at
 #       redis://127.0.0.1:6379/0
 #       postgresql://corrigo:corrigo@127.0.0.1:5432/corrigo
@@ -18,6 +19,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     scripts/apt-install.sh "${need[@]}"
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
-scripts/install.sh local,docker,postgres,redis,dev
+scripts/install.sh local,docker,postgres,redis,serve,dev
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

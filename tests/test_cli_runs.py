@@ -119,7 +119,7 @@ def test_help_lists_filters_and_prune(tmp_path: Path) -> None:
         (["runs", "--since", "2025-13-01"], "not '2025-13-01'"),
         (["runs", "--since", "999999999999d"], "--since takes a date"),
         (["runs", "--since", "1h", "--until", "2h"], "--since must be earlier than --until"),
-        (["runs", "--status", "done"], "--status takes running, finished, interrupted"),
+        (["runs", "--status", "done"], "--status takes queued, running, finished, interrupted"),
         (["runs", "prune"], "--older-than"),
         (["runs", "prune", "--older-than", "soon"], "--older-than takes a date"),
         (["runs", "prune", "--keep", "-1"], "--keep takes a count"),

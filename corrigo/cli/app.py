@@ -55,6 +55,7 @@ def _register() -> None:
         run,
         runs,
         sandbox,
+        serve,
     )
 
 

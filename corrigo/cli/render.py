@@ -72,6 +72,7 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
 
 
 _STATUS_STYLE = {
+    "queued": "[yellow]queued[/yellow]",
     "finished": "[green]finished[/green]",
     "running": "[cyan]running[/cyan]",
     "interrupted": "[bold red]interrupted[/bold red]",

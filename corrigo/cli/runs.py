@@ -19,7 +19,7 @@ from corrigo.cli.render import code_diff, runs_table, step_title
 from corrigo.config import Settings
 from corrigo.records import RunQuery, RunRecord, Step
 
-_STATUSES = ("running", "finished", "interrupted")
+_STATUSES = ("queued", "running", "finished", "interrupted")
 _AGE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Everything there is: list_runs needs a limit, and prune or export want every match.
@@ -107,7 +107,9 @@ def runs_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most this many."),
     status: str | None = typer.Option(
-        None, "--status", help="running, finished or interrupted (its process is gone)."
+        None,
+        "--status",
+        help="queued (waiting in a server), running, finished or interrupted (its process is gone).",
     ),
     task: str | None = TaskOption,
     strategy: str | None = StrategyOption,

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from corrigo.errors import StoreUnavailable
 from corrigo.records import (
@@ -56,14 +56,21 @@ class TrajectoryStore(ABC):
 
     @abstractmethod
     async def create_run(
-        self, spec: RunSpec, run_id: str | None = None, owner: str | None = None
+        self,
+        spec: RunSpec,
+        run_id: str | None = None,
+        owner: str | None = None,
+        *,
+        status: Literal["running", "queued"] = "running",
     ) -> RunRecord:
-        """Store a new run in status ``running``, owned by ``owner``."""
+        """Store a new run in ``status``: ``running``, owned by ``owner``, or ``queued``
+        (waiting to be claimed by a worker; normally without an owner)."""
 
     @abstractmethod
     async def claim_run(self, run_id: str, owner: str, expected: str | None) -> RunRecord:
-        """Make ``owner`` the owner of a ``running`` run whose owner is still ``expected``
-        (compare-and-set: two processes resuming one run cannot both win).
+        """Make ``owner`` the owner of a ``running`` or ``queued`` run whose owner is
+        still ``expected`` (compare-and-set: two processes resuming one run, or two
+        workers taking one queued run, cannot both win). A queued run becomes ``running``.
 
         Raises RunNotFound for an unknown run, StoreError when the run is finished or
         its owner is no longer ``expected``."""

@@ -89,6 +89,55 @@ async def check_run_lifecycle(store: TrajectoryStore) -> None:
     )
 
 
+async def check_queued_runs(store: TrajectoryStore) -> None:
+    # A queued run waits without an owner; a worker's claim takes it (queued -> running)
+    # exactly once, even when several try at the same moment.
+    older = await store.create_run(_spec(batch="q"), status="queued")
+    await asyncio.sleep(0.002)
+    newer = await store.create_run(_spec(batch="q"), status="queued")
+    running = await store.create_run(_spec(batch="q"), owner="host-a/1/2")
+    assert older.status == "queued" and older.owner is None
+    got = await store.get_run(older.id)
+    assert got.status == "queued" and got.owner is None and got.outcome is None
+    queued = await store.list_runs(query=RunQuery(status="queued"))
+    assert [r.id for r in queued] == [newer.id, older.id]
+    assert [r.id for r in await store.list_runs(query=RunQuery(status="running"))] == [running.id]
+    assert await store.prune_runs(keep=0) == 0  # queued runs are not finished: never pruned
+    claims = await asyncio.gather(
+        *(store.claim_run(older.id, f"host-{i}/1/1", expected=None) for i in range(4)),
+        return_exceptions=True,
+    )
+    won = [c for c in claims if not isinstance(c, BaseException)]
+    assert len(won) == 1, f"one claim of a queued run must win, got {claims}"
+    assert all(isinstance(c, StoreError) for c in claims if isinstance(c, BaseException))
+    assert won[0].status == "running" and won[0].owner is not None
+    got = await store.get_run(older.id)
+    assert got.status == "running" and got.owner == won[0].owner
+    queued = await store.list_runs(query=RunQuery(status="queued"))
+    assert [r.id for r in queued] == [newer.id]
+    running_ids = {r.id for r in await store.list_runs(query=RunQuery(status="running"))}
+    assert running_ids == {running.id, older.id}
+    await _raises(
+        store.claim_run(newer.id, "host-b/1/1", expected="host-a/1/2"),
+        StoreError,
+        "claiming a queued run with the wrong expected owner",
+    )
+    # A queued run may be finished without ever running (cancelled before a worker took it).
+    cancelled = Outcome(run_id=newer.id, task_id="t/1", stop_reason="cancelled")
+    await store.finish_run(newer.id, cancelled)
+    done = await store.get_run(newer.id)
+    assert done.status == "finished" and done.outcome == cancelled
+    assert await store.list_runs(query=RunQuery(status="queued")) == []
+    await _raises(
+        store.claim_run(newer.id, "host-b/1/1", expected=None), StoreError, "claiming it after"
+    )
+    await store.delete_run(running.id)
+    assert {r.id for r in await store.list_runs(query=RunQuery(batch_id="q"))} == {
+        older.id,
+        newer.id,
+    }
+
+
 async def check_steps_in_order_and_round_trip(store: TrajectoryStore) -> None:
     run = await store.create_run(_spec())
     steps = [_step(run.id, seq, f"reply {seq}") for seq in (3, 1, 2)]
@@ -323,6 +372,7 @@ async def check_benches(store: TrajectoryStore) -> None:
 
 CHECKS: list[Check] = [
     check_run_lifecycle,
+    check_queued_runs,
     check_steps_in_order_and_round_trip,
     check_append_is_idempotent,
     check_unknown_and_prefix_ids,

@@ -12,7 +12,8 @@ P:run:<id>                         string       RunRecord JSON
 P:steps:<run id>                   hash         seq → Step JSON
 P:runs                             sorted set   run ids by created_at (µs since 1970)
 P:runs:ids                         sorted set   run ids, score 0 (prefix lookups by lex)
-P:runs:status:<status>             sorted set   run ids by created_at (running, finished)
+P:runs:status:<status>             sorted set   run ids by created_at (queued, running,
+                                                finished)
 P:runs:task:<task id>              sorted set   run ids by created_at
 P:runs:tasks                       sorted set   task ids, score 0 (``task_id="x*"`` by lex)
 P:runs:strategy:<strategy>         sorted set   run ids by created_at
@@ -54,7 +55,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
@@ -402,9 +403,14 @@ class RedisStore(TrajectoryStore):
         return indexes
 
     async def create_run(
-        self, spec: RunSpec, run_id: str | None = None, owner: str | None = None
+        self,
+        spec: RunSpec,
+        run_id: str | None = None,
+        owner: str | None = None,
+        *,
+        status: Literal["running", "queued"] = "running",
     ) -> RunRecord:
-        record = RunRecord(id=run_id or new_id("run_"), status="running", spec=spec, owner=owner)
+        record = RunRecord(id=run_id or new_id("run_"), status=status, spec=spec, owner=owner)
         with self._errors("RunRecord"):
             created = await self._insert(
                 self._k("run", record.id), record.model_dump_json(), self._run_indexes(record)
@@ -442,14 +448,14 @@ class RedisStore(TrajectoryStore):
 
     async def claim_run(self, run_id: str, owner: str, expected: str | None) -> RunRecord:
         def claim(old: RunRecord) -> RunRecord:
-            if old.status != "running":
+            if old.status not in ("running", "queued"):
                 raise StoreError(f"run {old.id} is {old.status}: it cannot be claimed")
             if old.owner != expected:
                 raise StoreError(
                     f"run {old.id} is owned by {old.owner!r}, not {expected!r}: "
                     "another process took it over"
                 )
-            return old.model_copy(update={"owner": owner})
+            return old.model_copy(update={"owner": owner, "status": "running"})
 
         return await self._update_run(run_id, claim)
 
@@ -545,7 +551,7 @@ class RedisStore(TrajectoryStore):
             for run_id, raw in runs:
                 keys = [self._k("run", run_id), self._k("steps", run_id)]
                 keys += [self._k("runs"), self._k("runs", "ids")]
-                keys += [self._k("runs", "status", s) for s in ("running", "finished")]
+                keys += [self._k("runs", "status", s) for s in ("queued", "running", "finished")]
                 task = ""
                 try:
                     record = _decode(RunRecord, raw) if raw is not None else None

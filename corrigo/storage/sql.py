@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -186,9 +186,14 @@ class SQLStore(TrajectoryStore):
     # -- runs and steps -------------------------------------------------------------
 
     async def create_run(
-        self, spec: RunSpec, run_id: str | None = None, owner: str | None = None
+        self,
+        spec: RunSpec,
+        run_id: str | None = None,
+        owner: str | None = None,
+        *,
+        status: Literal["running", "queued"] = "running",
     ) -> RunRecord:
-        record = RunRecord(id=run_id or new_id("run_"), status="running", spec=spec, owner=owner)
+        record = RunRecord(id=run_id or new_id("run_"), status=status, spec=spec, owner=owner)
         models = sorted(set(spec.roles.values()))
 
         def insert(conn: sa.Connection) -> None:
@@ -218,23 +223,28 @@ class SQLStore(TrajectoryStore):
                 runs.update()
                 .where(
                     runs.c.id == run_id,
-                    runs.c.status == "running",
+                    runs.c.status.in_(("running", "queued")),
                     runs.c.owner.is_not_distinct_from(expected),
                 )
-                .values(owner=owner)
+                .values(owner=owner, status="running")
             ).rowcount
             row = conn.execute(
                 sa.select(runs.c.record, runs.c.owner, runs.c.status).where(runs.c.id == run_id)
             ).first()
             if row is None:
                 raise RunNotFound(f"no run {run_id!r} in the store")
-            if swapped != 1 and row.status != "running":
+            if swapped != 1 and row.status not in ("running", "queued"):
                 raise StoreError(f"run {run_id} is {row.status}: it cannot be claimed")
             if swapped != 1:
                 raise StoreError(
                     f"run {run_id} is now owned by {row.owner or 'nobody'}, not "
                     f"{expected or 'nobody'}: another process claimed it first"
                 )
+            record = _decode(RunRecord, row.record)
+            if record.status == "queued":  # taken from the queue: the record says so too
+                text = record.model_copy(update={"status": "running"}).model_dump_json()
+                conn.execute(runs.update().where(runs.c.id == run_id).values(record=text))
+                return text, row.owner
             return row.record, row.owner
 
         return _run_record(*await self._call(claim, write=True))

@@ -215,12 +215,12 @@ def test_a_restarted_server_runs_its_queue_and_resumes_interrupted_runs(
         assert [s["seq"] for s in steps] == list(range(1, len(steps) + 1))
 
 
-def _inline(task_id: str) -> dict[str, Any]:
+def _inline(task_id: str, test: str = "assert add(1, 2) == 3") -> dict[str, Any]:
     return {
         "id": task_id,
         "prompt": 'def add(a: int, b: int) -> int:\n    """Sum."""\n',
         "entry_point": "add",
-        "visible_tests": ["assert add(1, 2) == 3"],
+        "visible_tests": [test, "assert not add(0, 0)", "assert add(2, b=3) == 5"],
     }
 
 
@@ -290,6 +290,21 @@ def test_every_endpoint_but_health_needs_a_valid_token(server: Server) -> None:
         ({"tasks": [{"id": "x", "prompt": "p", "entry_point": "f", "path": "/x"}]}, "invalid_task"),
         ({"tasks": [_inline("a"), _inline("a")]}, "invalid_task"),
         ({"tasks": []}, "no_tasks"),
+        # Tests run on the sandbox's trusted side: over HTTP they may only be data.
+        ({"tasks": [_inline("a", "import os\nassert add(1, 2) == 3")]}, "code_not_allowed"),
+        (
+            {"tasks": [_inline("a", "assert add(1, 2) == open('/proc/1/environ').read()")]},
+            "code_not_allowed",
+        ),
+        ({"tasks": [_inline("a", "assert __import__('os').getuid() == 0")]}, "code_not_allowed"),
+        ({"tasks": [{**_inline("a"), "preamble": "import os"}]}, "code_not_allowed"),
+        ({"tasks": [{**_inline("a"), "hidden_tests": ["print(1)"]}]}, "code_not_allowed"),
+        # Lessons are shared by every caller of the store: not over HTTP.
+        ({"tasks": "demo:add", "strategy": "refine(lessons=learn)"}, "lessons_not_allowed"),
+        ({"tasks": "demo:add", "params": {"lessons": "use"}}, "lessons_not_allowed"),
+        # A fan-out is built before budgets are checked: counts are bounded.
+        ({"tasks": "demo:add", "strategy": "best_of_n(n=5000000)"}, "unknown_strategy"),
+        ({"tasks": "demo:add", "strategy": "multi_agent(solvers=500)"}, "unknown_strategy"),
     ],
 )
 def test_requests_name_only_what_the_server_configured(
@@ -360,3 +375,59 @@ def test_no_secret_in_any_response_or_event(server: Server) -> None:
     assert all(bodies) and "verified" in bodies[0]
     for body in bodies:
         assert CANARY not in body and TOKEN not in body and OTHER_TOKEN not in body
+
+
+def test_runs_are_cancelled_only_by_their_token_and_bad_ids_are_422(server: Server) -> None:
+    with server.client() as http:
+        [run_id] = submit(http, tasks="demo:add")["run_ids"]
+        server.wait(run_id)
+        events = http.get(
+            f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": "\u00b2".encode("latin-1")}
+        )
+        assert events.status_code == 422, events.text
+        huge = http.get(f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": "9" * 5000})
+        assert huge.status_code == 422, huge.text
+        page = http.get("/v1/runs", params={"before": "9" * 40 + "_run_x"})
+        assert page.status_code == 422, page.text
+    with server.client(token=OTHER_TOKEN) as other:
+        refused = other.post(f"/v1/runs/{run_id}/cancel")
+    assert refused.status_code == 403 and refused.json()["code"] == "not_yours"
+
+
+def test_concurrent_replays_never_fail_the_server(server: Server) -> None:
+    import concurrent.futures
+
+    with server.client() as http:
+        [run_id] = submit(http, tasks="demo:fix", strategy="refine")["run_ids"]
+        server.wait(run_id)
+
+    def replay(_: int) -> int:
+        with server.client() as client:
+            return client.post(f"/v1/runs/{run_id}/replay").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(replay, range(6)))
+    assert set(codes) <= {200, 429} and 200 in codes, codes
+    with server.client() as http:
+        assert http.get("/v1/health").status_code == 200
+
+
+def test_event_streams_are_limited_per_token(tmp_path: Path, files: DemoFiles) -> None:
+    env = {"CORRIGO_SERVE_MAX_STREAMS_PER_TOKEN": "1"}
+    with serve(tmp_path, files, env=env) as srv, srv.client() as http:
+        [busy] = submit(http, tasks="demo:slow")["run_ids"]
+        with http.stream("GET", f"/v1/runs/{busy}/events") as first:
+            assert first.status_code == 200
+            second = http.get(f"/v1/runs/{busy}/events")
+            assert second.status_code == 429 and second.json()["code"] == "too_many_streams"
+            with (
+                srv.client(token=OTHER_TOKEN) as other,
+                other.stream("GET", f"/v1/runs/{busy}/events") as theirs,
+            ):
+                assert theirs.status_code == 200  # the limit is per token
+        # The closed stream gave its slot back.
+        [done] = submit(http, tasks="demo:add")["run_ids"]
+        srv.wait(done)
+        with http.stream("GET", f"/v1/runs/{done}/events") as again:
+            assert again.status_code == 200
+        http.post(f"/v1/runs/{busy}/cancel")

@@ -96,6 +96,31 @@ def _mentions(node: ast.AST, entry_point: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(node))
 
 
+def is_literal_check(code: str, entry_point: str) -> bool:
+    """Whether ``code`` is one ``assert`` of data about ``entry_point``:
+    ``entry_point(<literals>) == <literal>``, ``entry_point(<literals>)`` or its ``not``.
+
+    Tests run on the sandbox's trusted side; test code from someone who is not trusted
+    with the machine (a request to ``corrigo serve``) must be data in one of these forms."""
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    if len(body) != 1 or not isinstance(body[0], ast.Assert) or body[0].msg is not None:
+        return False
+    test = body[0].test
+    if isinstance(test, ast.Compare):
+        return (
+            len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)
+            and _literal_call(test.left, entry_point) is not None
+            and _literal(test.comparators[0]) is not None
+        )
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _literal_call(test.operand, entry_point) is not None
+    return _literal_call(test, entry_point) is not None
+
+
 def parse_tests(
     reply: str, entry_point: str, limit: int = 10
 ) -> tuple[list[TestCase], list[str], int]:

@@ -77,10 +77,27 @@ _COUNTS = {
 }
 
 
+# The largest value of each count: a fan-out is built before any budget is checked, so
+# an unbounded one (best_of_n(n=10**8)) would spend memory or calls past every budget.
+_MOST = {
+    "n": 64,
+    "agree": 64,
+    "beam": 16,
+    "children": 16,
+    "solvers": 16,
+    "test_count": 50,
+    "max_stale": 100,
+    "max_rounds": 100,
+    "lesson_count": 20,
+}
+
+
 def _check(key: str, value: Any) -> str | None:
     """Why a parameter's value is unusable, or None."""
     if key in _COUNTS and (type(value) is not int or value < 1):
         return "must be a whole number of at least 1"
+    if key in _MOST and value > _MOST[key]:
+        return f"must be at most {_MOST[key]}"
     if key == "temperature" and (type(value) not in (int, float) or not 0 <= value <= 2):
         return "must be a number from 0 to 2"
     if key == "tests" and value not in ("auto", "always", "never"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,7 @@ from corrigo.errors import (
 from corrigo.records import RunQuery, RunRecord, RunStatus, Task
 from corrigo.serve import auth, events, schemas
 from corrigo.serve.config import ServeConfig
-from corrigo.serve.queue import RunQueue, batch_for
+from corrigo.serve.queue import BATCH_PREFIX, RunQueue, batch_for
 from corrigo.serve.schemas import ApiError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -185,14 +186,76 @@ def _cursor(record: RunRecord) -> str:
 
 def _parse_cursor(text: str) -> tuple[datetime, str]:
     micros, sep, run_id = text.partition("_")
-    if not sep or not micros.isdigit() or not run_id:
+    if not sep or not re.fullmatch(r"[0-9]{1,17}", micros) or not run_id:
         raise ApiError(422, "invalid_request", "before must be a cursor from a previous page")
     return _EPOCH + int(micros) * _MICRO, run_id
+
+
+class _Streams:
+    """Open event streams, counted per caller and in all: a new one past a limit is 429."""
+
+    def __init__(self, total: int, per_caller: int) -> None:
+        self.total, self.per_caller = total, per_caller
+        self.open_by: dict[str, int] = {}
+
+    def open(self, caller: str) -> None:
+        if sum(self.open_by.values()) >= self.total:
+            raise ApiError(
+                429,
+                "too_many_streams",
+                "too many event streams are open",
+                headers={"Retry-After": "5"},
+            )
+        if self.open_by.get(caller, 0) >= self.per_caller:
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"this token has {self.per_caller} event streams open already",
+                headers={"Retry-After": "5"},
+            )
+        self.open_by[caller] = self.open_by.get(caller, 0) + 1
+
+    def counted(self, caller: str, body: AsyncIterator[bytes]) -> _Counted:
+        return _Counted(self, caller, body)
+
+    def close(self, caller: str) -> None:
+        self.open_by[caller] -= 1
+        if not self.open_by[caller]:
+            del self.open_by[caller]
+
+
+class _Counted:
+    """A stream's body that gives its slot back when it ends, fails, is cancelled, or is
+    dropped without ever being read (a client gone before the first byte)."""
+
+    def __init__(self, streams: _Streams, caller: str, body: AsyncIterator[bytes]) -> None:
+        self.streams, self.caller, self.body = streams, caller, body
+        self.closed = False
+
+    def __aiter__(self) -> _Counted:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.body.__anext__()
+        except BaseException:
+            self._close()
+            raise
+
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.streams.close(self.caller)
+
+    def __del__(self) -> None:
+        self._close()
 
 
 def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
     """The app; nothing starts until uvicorn runs its lifespan."""
     waiters = events.Waiters()
+    streams = _Streams(config.max_streams, config.max_streams_per_token)
+    replays = asyncio.Lock()
     secrets = [settings.api_key or "", *config.tokens]
     scrub = _scrubber(secrets)
     response_class = type("SafeJSONResponse", (SafeJSON,), {"scrub": staticmethod(scrub)})
@@ -315,7 +378,10 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
         spec = schemas.model_spec(body.model, config.models)
         if schemas.looks_like_place(body.strategy):
             raise ApiError(422, "path_not_allowed", "strategy must be a strategy's name")
-        schemas.check_params(body.params)
+        from corrigo.graphs.registry import parse_strategy
+
+        _, named = parse_strategy(body.strategy)  # parameters given in the name count too
+        schemas.check_params({**named, **body.params})
         budgets = schemas.budgets_within(body.budgets, config.caps)
         specs = run_specs(
             tasks,
@@ -409,6 +475,7 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
     async def run_events(
         run_id: str,
         request: Request,
+        caller: str = Depends(auth.require_caller),
         after: int | None = Query(None, ge=0, description="Like Last-Event-ID: steps after it"),
     ) -> Response:
         """Server-sent events: ``step`` (id: its seq) as each step is stored, then
@@ -420,9 +487,10 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
             return Response(status_code=204)
         start = after or 0
         if last is not None and last.strip():
-            if not last.strip().isdigit():
+            if not re.fullmatch(r"[0-9]{1,9}", last.strip()):
                 raise ApiError(422, "invalid_request", "Last-Event-ID must be a step's seq")
             start = int(last.strip())
+        streams.open(caller)
         body = events.stream(
             store,
             record.id,
@@ -433,15 +501,22 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
             scrub=scrub,
         )
         return StreamingResponse(
-            body,
+            streams.counted(caller, body),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     @api.post("/runs/{run_id}/cancel", response_model=RunRecord)
-    async def cancel(run_id: str, request: Request) -> RunRecord:
-        """Cancel a queued run, or one running in this server: it ends ``cancelled``."""
-        return await queue_of(request).cancel(run_id)
+    async def cancel(
+        run_id: str, request: Request, caller: str = Depends(auth.require_caller)
+    ) -> RunRecord:
+        """Cancel one of your queued runs, or one running in this server: it ends
+        ``cancelled``. Runs submitted with another token, or not through this API, are
+        not yours to cancel (403)."""
+        record = await request.app.state.store.get_run(run_id)
+        if not (record.spec.batch_id or "").startswith(f"{BATCH_PREFIX}{caller}_"):
+            raise ApiError(403, "not_yours", f"run {record.id} was not submitted with this token")
+        return await queue_of(request).cancel(record.id)
 
     @api.post("/runs/{run_id}/replay", response_model=schemas.ReplayOut)
     async def replay(
@@ -455,7 +530,12 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
         stored = await corrigo.load_run(run_id, store=request.app.state.store, settings=settings)
         if stored.record.status != "finished":
             raise ApiError(409, "not_finished", f"run {stored.record.id} is {stored.record.status}")
-        report = await corrigo.replay_run(stored, reverify=reverify)
+        if replays.locked():
+            raise ApiError(
+                429, "busy", "a replay is running: try again shortly", headers={"Retry-After": "1"}
+            )
+        async with replays:  # one at a time: a replay (re-verify: a sandbox) is heavy
+            report = await corrigo.replay_run(stored, reverify=reverify)
         return schemas.ReplayOut(
             run_id=report.run_id,
             mode=report.mode,

@@ -82,6 +82,9 @@ class ServeConfig:
     max_runs_per_token: int = 200
     queue_bound: int = 1000
     workers: int = 2
+    #: Event streams open at once, in all and per token (past either: 429).
+    max_streams: int = 500
+    max_streams_per_token: int = 200
     caps: Budgets = CAPS
     #: Serve without tokens (only allowed on a loopback address; see corrigo.cli.serve).
     insecure_no_auth: bool = False
@@ -116,6 +119,8 @@ class ServeConfig:
             max_runs_per_token=_count(env, "CORRIGO_SERVE_MAX_RUNS_PER_TOKEN", 200),
             queue_bound=_count(env, "CORRIGO_SERVE_QUEUE", 1000),
             workers=_count(env, "CORRIGO_SERVE_WORKERS", 2),
+            max_streams=_count(env, "CORRIGO_SERVE_MAX_STREAMS", 500),
+            max_streams_per_token=_count(env, "CORRIGO_SERVE_MAX_STREAMS_PER_TOKEN", 200),
         )
         changes = {k: v for k, v in overrides.items() if v is not None}
         if changes:

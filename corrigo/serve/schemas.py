@@ -236,9 +236,31 @@ def inline_tasks(records: list[dict[str, Any]]) -> list[Task]:
                 f"{where}: duplicate task id {task.id!r} (first at tasks[{seen[task.id]}])",
             )
         seen[task.id] = index
+        _data_only(task, where)
         metadata = {**task.metadata, "source": "api"}
         tasks.append(task.model_copy(update={"metadata": metadata}))
     return tasks
+
+
+def _data_only(task: Task, where: str) -> None:
+    """Tests and the preamble run on the sandbox's trusted side (the tester process), so a
+    request's task may hold only data there: literal checks of its entry point."""
+    from corrigo.agents.test_designer import is_literal_check
+
+    if task.preamble.strip():
+        raise ApiError(
+            422, "code_not_allowed", f"{where}: a preamble is code; tasks sent over HTTP have none"
+        )
+    for kind, tests in (("visible_tests", task.visible_tests), ("hidden_tests", task.hidden_tests)):
+        for test in tests:
+            if not is_literal_check(test.code, task.entry_point):
+                raise ApiError(
+                    422,
+                    "code_not_allowed",
+                    f"{where}.{kind} {test.name!r}: over HTTP a test must be one literal check "
+                    f"such as 'assert {task.entry_point}(1, [2]) == 3' (tests run outside the "
+                    "candidate's sandbox, so they must be data, not code)",
+                )
 
 
 def model_spec(name: str | None, models: Mapping[str, str]) -> str:
@@ -274,6 +296,14 @@ def budgets_within(given: BudgetsIn, caps: Budgets) -> Budgets:
 
 
 def check_params(params: Mapping[str, Any]) -> None:
+    if params.get("lessons") not in (None, "off"):
+        # Lessons are shared by every run of the store: one caller's text would reach
+        # other callers' prompts.
+        raise ApiError(
+            422,
+            "lessons_not_allowed",
+            "lessons are not available over HTTP (shared between callers)",
+        )
     for key, value in params.items():
         if isinstance(value, str):
             _refuse_place(value, f"params.{key}")

@@ -27,6 +27,7 @@ against a scratch database at head::
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,11 @@ HERE = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 7242652
 
 
+# Alembic keeps module-level state while it runs: one migration at a time per process
+# (stores opened from several threads at once, e.g. a server's scratch replay stores).
+_MIGRATING = threading.Lock()
+
+
 def bring_to_head(engine: sa.Engine, writer: sa.Engine) -> None:
     """Migrate the database behind ``engine`` to head. A database already there costs
     one read and loads no Alembic code; otherwise :func:`upgrade_to_head` runs in a
@@ -55,7 +61,7 @@ def bring_to_head(engine: sa.Engine, writer: sa.Engine) -> None:
             version = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
             if conn.execute(version).scalars().all() == [HEAD_REVISION]:
                 return
-    with writer.begin() as conn:
+    with _MIGRATING, writer.begin() as conn:
         upgrade_to_head(conn)
 
 

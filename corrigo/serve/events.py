@@ -7,8 +7,9 @@ the steps after ``N``, nothing lost or repeated. When the run is finished a last
 ``outcome`` event (id ``outcome``) carries the outcome and the stream ends; a
 reconnect after it gets ``204 No Content``, which tells an ``EventSource`` to stop.
 
-Between looks at the store the stream sleeps a short interval, or less: a run that
-executes in this server wakes its streams as each step is stored (:class:`Waiters`).
+Between looks at the store the stream sleeps a short interval, doubling while nothing
+happens (up to :data:`MAX_PAUSE`), or less: a run that executes in this server wakes its
+streams as each step is stored and when it ends (:class:`Waiters`).
 A comment line every ``keepalive_seconds`` keeps idle connections open through proxies.
 """
 
@@ -23,6 +24,7 @@ from corrigo.records import Step
 from corrigo.storage.base import TrajectoryStore
 
 OUTCOME_ID = "outcome"
+MAX_PAUSE = 2.0  # seconds between looks at the store for a quiet run
 
 
 class Waiters:
@@ -72,15 +74,18 @@ async def stream(
     """Events of run ``run_id`` (a full id) after step ``after``, until its outcome."""
     last = after
     quiet_since = time.monotonic()
+    pause = poll_seconds
     yield b": corrigo run events\n\n"
     while True:
         # The record first: once it reads finished, every step is already stored.
         record = await store.get_run(run_id)
+        fresh = False
         for step in await store.get_steps(run_id):
             if step.seq > last:
                 yield frame("step", scrub(step_data(step)), str(step.seq))
                 last = step.seq
                 quiet_since = time.monotonic()
+                fresh = True
         if record.status == "finished":
             outcome = record.outcome.model_dump(mode="json") if record.outcome else None
             data = json.dumps({"run_id": run_id, "status": "finished", "outcome": outcome})
@@ -89,4 +94,8 @@ async def stream(
         if time.monotonic() - quiet_since >= keepalive_seconds:
             yield b": keep-alive\n\n"
             quiet_since = time.monotonic()
-        await waiters.wait(run_id, poll_seconds)
+        # A quiet run (queued, or in a long sandbox call) is looked at less and less
+        # often, up to MAX_PAUSE: a run executing in this server wakes its streams as
+        # each step is stored anyway; only runs of other processes wait for the look.
+        pause = poll_seconds if fresh else min(pause * 2, max(poll_seconds, MAX_PAUSE))
+        await waiters.wait(run_id, pause)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
@@ -47,6 +48,7 @@ log = logging.getLogger("corrigo.serve")
 BATCH_PREFIX = "api_"
 _IDLE_SCAN_SECONDS = 1.0  # other servers on the same store may queue runs too
 _ALL = 1_000_000
+_RECOUNT_SECONDS = 1.0
 
 
 def batch_for(caller: str) -> str:
@@ -89,6 +91,8 @@ class RunQueue:
         self._slots = asyncio.Semaphore(config.workers)
         self._wake = asyncio.Event()
         self._submit_lock = asyncio.Lock()
+        # (when counted, runs waiting, active runs per caller): see _counts.
+        self._counted: tuple[float, int, dict[str, int]] = (-1e9, 0, {})
         self._dispatcher: asyncio.Task[None] | None = None
 
     @property
@@ -140,12 +144,8 @@ class RunQueue:
         """Store ``specs`` as queued runs, within the queue bound and the caller's limit."""
         config = self.config
         async with self._submit_lock:
-            queued = await self.store.list_runs(
-                query=RunQuery(status="queued", limit=config.queue_bound + 1)
-            )
-            running = await self.store.list_runs(query=RunQuery(status="running", limit=_ALL))
-            mine = f"{BATCH_PREFIX}{caller}_"
-            active = sum(1 for r in [*queued, *running] if (r.spec.batch_id or "").startswith(mine))
+            waiting, by_caller = await self._counts()
+            active = by_caller.get(caller, 0)
             if active + len(specs) > config.max_runs_per_token:
                 raise ApiError(
                     429,
@@ -154,11 +154,11 @@ class RunQueue:
                     f"pass its limit of {config.max_runs_per_token}",
                     headers={"Retry-After": "30"},
                 )
-            if len(queued) + len(specs) > config.queue_bound:
+            if waiting + len(specs) > config.queue_bound:
                 raise ApiError(
                     503,
                     "queue_full",
-                    f"the queue is full ({len(queued)} runs waiting, at most "
+                    f"the queue is full ({waiting} runs waiting, at most "
                     f"{config.queue_bound}): try again later",
                     headers={"Retry-After": "30"},
                 )
@@ -170,8 +170,30 @@ class RunQueue:
                 for record in records:  # all of the request or none of it
                     await asyncio.shield(self.store.delete_run(record.id))
                 raise
+            # Counted until the next look at the store.
+            self._counted = (self._counted[0], waiting + len(records), by_caller)
+            by_caller[caller] = active + len(records)
         self._wake.set()
         return records
+
+    async def _counts(self) -> tuple[int, dict[str, int]]:
+        """Runs waiting in all, and runs queued or running per caller, read from the store
+        at most every ``_RECOUNT_SECONDS`` (a submission then adds its own): decoding
+        every active run on each request made submissions slow under load."""
+        at, waiting, by_caller = self._counted
+        if time.monotonic() - at < _RECOUNT_SECONDS:
+            return waiting, by_caller
+        bound = self.config.queue_bound + 1
+        queued = await self.store.list_runs(query=RunQuery(status="queued", limit=bound))
+        running = await self.store.list_runs(query=RunQuery(status="running", limit=_ALL))
+        by_caller = {}
+        for record in [*queued, *running]:
+            batch = record.spec.batch_id or ""
+            if batch.startswith(BATCH_PREFIX):
+                who = batch[len(BATCH_PREFIX) :].rsplit("_", 1)[0]
+                by_caller[who] = by_caller.get(who, 0) + 1
+        self._counted = (time.monotonic(), len(queued), by_caller)
+        return len(queued), by_caller
 
     async def cancel(self, run_id: str) -> RunRecord:
         record = shown(await self.store.get_run(run_id))

@@ -299,45 +299,36 @@ async def run(
 
     settings = settings or Settings.from_env()
     task_list = load_tasks(tasks) if isinstance(tasks, str) else list(tasks)
-    chosen, named = parse_strategy(strategy)
-    run_params = {**named, **dict(params or {}), "max_rounds": max_rounds}
-    resolved = chosen.resolve(run_params)
-    run_roles = list(chosen.roles)
-    if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
-        run_roles.append("reflector")  # writes the lesson of a corrected failure
-    specs = resolve_specs(model, roles, settings)
-    models = build_models(specs, settings)
+    if isinstance(store, TrajectoryStore):
+        store_label = type(store).__name__
+    else:
+        store_label = redact_url(store or settings.resolved_store_url)
+    specs = run_specs(
+        task_list,
+        strategy=strategy,
+        model=model,
+        roles=roles,
+        params=params,
+        sampling=sampling,
+        max_rounds=max_rounds,
+        budgets=budgets,
+        limits=limits,
+        sandbox=sandbox,
+        store_label=store_label,
+        settings=settings,
+        batch_id=batch_id,
+    )
+    models = build_models(resolve_specs(model, roles, settings), settings)
     await check_models(models)
     if settings.reply_cache is not None:
         models = with_reply_cache(models, settings.reply_cache)
-    budgets = (budgets or Budgets()).model_copy(update={"max_rounds": max_rounds})
-    limits = limits or Limits()
-    sandbox_name = sandbox or settings.sandbox
-    batch = batch_id or new_id("batch_")
     async with AsyncExitStack() as stack:
         the_store = await _enter_store(stack, store, settings)
-        if isinstance(store, TrajectoryStore):
-            store_label = type(store).__name__
-        else:
-            store_label = redact_url(store or settings.resolved_store_url)
-        box = await stack.enter_async_context(get_sandbox(sandbox_name))
+        box = await stack.enter_async_context(get_sandbox(sandbox or settings.sandbox))
         checkpointer = await stack.enter_async_context(open_checkpointer(the_store))
         gate = asyncio.Semaphore(max(1, concurrency))
 
-        async def one(task: Task) -> Outcome:
-            spec = RunSpec(
-                task=task,
-                strategy=chosen.name,
-                params=run_params,
-                roles={r: specs[r] for r in run_roles},
-                sampling={r: (sampling or {}).get(r) or Sampling() for r in run_roles},
-                budgets=budgets,
-                limits=limits,
-                sandbox=sandbox_name,
-                store=store_label,
-                corrigo_version=_version(),
-                batch_id=batch,
-            )
+        async def one(spec: RunSpec) -> Outcome:
             async with gate:
                 outcome = await execute(
                     spec,
@@ -351,7 +342,7 @@ async def run(
                 on_outcome(outcome)
             return outcome
 
-        return await _all_or_none([one(t) for t in task_list])
+        return await _all_or_none([one(spec) for spec in specs])
 
 
 async def _all_or_none(jobs: Sequence[Any]) -> list[Outcome]:
@@ -466,6 +457,7 @@ def run_specs(
     model: str | None = None,
     roles: Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Sampling] | None = None,
     max_rounds: int = 3,
     budgets: Budgets | None = None,
     limits: Limits | None = None,
@@ -474,8 +466,8 @@ def run_specs(
     settings: Settings | None = None,
     batch_id: str | None = None,
 ) -> list[RunSpec]:
-    """The specs :func:`run` would run for ``tasks``, one per task, without running them
-    (``corrigo serve`` stores them as queued runs). Checks the strategy, its parameters
+    """The specs of ``tasks`` as :func:`run` runs them, one per task, without running
+    them (``corrigo serve`` stores them as queued runs). Checks the strategy, its parameters
     and the role mapping; builds no model. Raises a CorrigoError subclass."""
     settings = settings or Settings.from_env()
     chosen, named = parse_strategy(strategy)
@@ -483,7 +475,7 @@ def run_specs(
     resolved = chosen.resolve(run_params)
     run_roles = list(chosen.roles)
     if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
-        run_roles.append("reflector")
+        run_roles.append("reflector")  # writes the lesson of a corrected failure
     specs = resolve_specs(model, roles, settings)
     budgets = (budgets or Budgets()).model_copy(update={"max_rounds": max_rounds})
     batch = batch_id or new_id("batch_")
@@ -493,7 +485,7 @@ def run_specs(
             strategy=chosen.name,
             params=run_params,
             roles={r: specs[r] for r in run_roles},
-            sampling={r: Sampling() for r in run_roles},
+            sampling={r: (sampling or {}).get(r) or Sampling() for r in run_roles},
             budgets=budgets,
             limits=limits or Limits(),
             sandbox=sandbox or settings.sandbox,

@@ -586,13 +586,14 @@ def report(result: Result, args: argparse.Namespace) -> None:
             "is capacity, not the API's latency)"
             + (f"; {sum(refused.values())} submissions were refused" if refused else "")
         )
-        own = result.cpu["window"][0] / result.window
-        if own >= 0.75:
-            print(
-                f"  the server process used {100 * own:.0f} % of a core over the window: one "
-                "Python process (one event loop for HTTP, event streams and the runs' graphs) "
-                "is the bottleneck, not the sandbox; more --workers would not help"
-            )
+        own, below = (seconds / result.window for seconds in result.cpu["window"])
+        busy = own + below + result.client_cpu["window"] / result.window
+        print(
+            f"  CPU: the server process {100 * own:.0f} % of a core (one event loop for HTTP, "
+            f"event streams and the runs' graphs and store calls), the sandbox {100 * below:.0f} "
+            f"%; with this load generator {busy:.1f} of {os.cpu_count()} cores were busy "
+            f"(load average now {os.getloadavg()[0]:.2f}: other work on the machine counts too)"
+        )
     else:
         print(f"verdict: this machine kept up with {args.rate:g} runs/s (the queue stayed short)")
     met = lost == duplicated == 0 and not result.unfollowed and not errors

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -164,8 +165,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ids = asyncio.run(_stored_runs(where, settings))
     files = demo_files(where / "demo")
     models = f"script=scripted:{files.script};slow=scripted:{_slow_script(where)}"
+    # The slow task is the server's own suite: over HTTP a task's tests may only be literal
+    # checks, and this one sleeps so that the page has a run to follow.
+    live = where / "live.jsonl"
+    live.write_text(json.dumps(SLOW_TASK) + "\n")
+    env = {
+        "CORRIGO_SERVE_MODELS": models,
+        "CORRIGO_SERVE_SUITES": f"demo=jsonl:{files.suite};live=jsonl:{live}",
+    }
     shots = Shots(tmp_path_factory.mktemp("screenshots"))
-    with serve(where, files, store_url=store_url, env={"CORRIGO_SERVE_MODELS": models}) as server:
+    with serve(where, files, store_url=store_url, env=env) as server:
         driver = _browser()
         try:
             yield {"url": server.url, "ids": ids, "driver": driver, "shots": shots}
@@ -288,7 +297,7 @@ def test_a_live_run_is_followed_to_its_outcome(site: dict[str, Any]) -> None:
     submitted = httpx.post(
         f"{site['url']}/v1/runs",
         headers={"Authorization": f"Bearer {TOKEN}"},
-        json={"tasks": [SLOW_TASK], "strategy": "refine", "model": "slow"},
+        json={"tasks": "live", "strategy": "refine", "model": "slow"},
         timeout=WAIT,
     )
     assert submitted.status_code in (200, 201, 202), submitted.text

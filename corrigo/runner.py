@@ -419,24 +419,13 @@ async def resume(
 
         async def one(record: RunRecord) -> Outcome:
             async with gate:
-                steps = await the_store.get_steps(record.id)
-                log = StepLog(
-                    the_store,
-                    record.id,
-                    prior={s.key: s for s in steps if s.key},
-                    prior_stored=True,
-                    start_seq=max((s.seq for s in steps), default=0),
-                )
-                outcome = await execute(
-                    record.spec,
+                outcome = await _continue(
+                    record,
                     roles=models_by_run[record.id],
                     sandbox=boxes[record.spec.sandbox],
                     store=the_store,
-                    run_id=record.id,
-                    log=log,
-                    on_event=on_event,
                     checkpointer=checkpointer,
-                    resume=True,
+                    on_event=on_event,
                 )
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -513,6 +502,27 @@ async def run_stored(
     when another process took it meanwhile, StoreError is raised and nothing runs. It
     then continues as :func:`resume` does: from its last checkpoint, reusing its steps."""
     await store.claim_run(record.id, current_owner(), expected=record.owner)
+    return await _continue(
+        record,
+        roles=roles,
+        sandbox=sandbox,
+        store=store,
+        checkpointer=checkpointer,
+        on_event=on_event,
+    )
+
+
+async def _continue(
+    record: RunRecord,
+    *,
+    roles: Mapping[str, ChatModel],
+    sandbox: Sandbox,
+    store: TrajectoryStore,
+    checkpointer: Any,
+    on_event: EventCallback | None,
+) -> Outcome:
+    """Continue a stored run this process has claimed: from its last checkpoint, with
+    every step it stored served by key and new steps numbered after them."""
     steps = await store.get_steps(record.id)
     log = StepLog(
         store,

@@ -25,7 +25,8 @@ from corrigo.bench.report import BenchReport, build_report, cell_runs, newest_do
 from corrigo.config import Settings
 from corrigo.errors import ConfigError
 from corrigo.records import BenchSpec, Outcome, Task
-from corrigo.storage.base import TrajectoryStore, open_store
+from corrigo.runs import enter_store
+from corrigo.storage.base import TrajectoryStore
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,6 @@ class CellProgress:
 
 
 ProgressCallback = Callable[[CellProgress], None]
-
-
-async def enter_store(
-    stack: AsyncExitStack, store: str | TrajectoryStore | None, settings: Settings
-) -> TrajectoryStore:
-    """The caller's open store as is, or one opened from a URL (closed with ``stack``)."""
-    if isinstance(store, TrajectoryStore):
-        return store
-    return await stack.enter_async_context(open_store(store or settings.resolved_store_url))
 
 
 def _unique(names: Sequence[str], what: str) -> list[str]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,8 +21,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _STATUSES: tuple[LessonStatus, ...] = ("active", "demoted", "retired")
-_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EVERY = 10**9  # "no limit" for list_reflections
 
 
@@ -52,14 +48,6 @@ def _statuses(values: Sequence[str] | None) -> list[LessonStatus] | None:
             raise UsageError(f"unknown lesson status {value!r} (one of: {', '.join(_STATUSES)})")
         chosen.append(matched[0])
     return chosen
-
-
-def parse_age(text: str) -> timedelta:
-    """``"30d"`` → 30 days; units s, m, h, d, w."""
-    match = _AGE.match(text)
-    if not match:
-        raise UsageError(f"--older-than {text!r}: expected a number and a unit, like 30d or 12h")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
 async def _task_for(store: TrajectoryStore, ref: str) -> Task:
@@ -208,7 +196,9 @@ def show_command(
 def prune_command(
     retired: bool = typer.Option(False, "--retired", help="Retired lessons."),
     older_than: str | None = typer.Option(
-        None, "--older-than", help="Lessons created longer ago than this: 30d, 12h, 2w."
+        None,
+        "--older-than",
+        help="Lessons created before this: an age (30d, 12h, 2w) or a date, as runs prune takes.",
     ),
     ids: list[str] | None = typer.Option(None, "--id", help="These lessons (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count, delete nothing."),
@@ -216,11 +206,11 @@ def prune_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Delete lessons matching every selector given (at least one is needed)."""
-    from corrigo.records import utcnow
+    from corrigo.cli.runs import parse_when
 
     if not (retired or older_than or ids):
         raise UsageError("lessons prune needs a selector: --retired, --older-than or --id")
-    cutoff = utcnow() - parse_age(older_than) if older_than else None
+    cutoff = parse_when(older_than, "--older-than") if older_than else None
 
     async def work(opened: TrajectoryStore) -> int:
         if ids:

@@ -76,6 +76,9 @@ async def test_a_lesson_learned_on_one_task_is_recalled_for_a_similar_one(tmp_pa
     assert (lesson.scope, lesson.scope_key, lesson.run_id) == ("family", "lists", learned.run_id)
     source = next(s for s in a_steps if s.seq == lesson.step_seq)
     assert source.key == "lesson" and source.role == "reflector" and source.output == LESSON
+    # The lesson is written from what the loop saw: no hidden test reaches its prompt.
+    assert "first([9])" not in "".join(m.content for m in source.messages)
+    assert "first([])" in "".join(m.content for m in source.messages)  # the visible failure
 
     [used] = await corrigo.run(
         [selected[1]], strategy="refine(lessons=use)", model=model, store=store
@@ -85,6 +88,8 @@ async def test_a_lesson_learned_on_one_task_is_recalled_for_a_similar_one(tmp_pa
     solve = next(s for s in stored.steps if s.key == "r1.solve")
     assert solve.lessons == [lesson.id]
     assert LESSON in solve.messages[-1].content
+    prompts = "".join(m.content for step in stored.steps for m in step.messages)
+    assert "first([9])" not in prompts and "last([9])" not in prompts
     recall = next(s for s in stored.steps if s.key == "lessons")
     assert recall.lessons == [lesson.id]
     async with corrigo.open_store(store) as opened:

@@ -20,7 +20,10 @@ def _containers(session: str | None = None) -> list[str]:
     client = docker.from_env()
     try:
         label = f"corrigo.session={session}" if session else f"{LABEL}=1"
-        return [c.name for c in client.containers.list(all=True, filters={"label": label})]
+        # Sparse: the names from the one list call. A full listing inspects each container
+        # afterwards and fails with 404 when cleanup removes one in between.
+        found = client.containers.list(all=True, filters={"label": label}, sparse=True)
+        return [str(c.attrs["Names"][0]).lstrip("/") for c in found]
     finally:
         client.close()
 

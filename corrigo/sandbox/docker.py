@@ -68,8 +68,11 @@ def cleanup(include_live: bool = False) -> list[str]:
     client = _client()
     removed = []
     try:
-        for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-            owner = container.labels.get("corrigo.owner_pid", "")
+        # Sparse: labels and names from the one list call. A full listing inspects each
+        # container afterwards, which fails (404) for one removed in between by --rm.
+        listed = client.containers.list(all=True, filters={"label": f"{LABEL}=1"}, sparse=True)
+        for container in listed:
+            owner = (container.attrs.get("Labels") or {}).get("corrigo.owner_pid", "")
             alive = owner.isdigit() and _pid_alive(int(owner))
             if alive and not include_live:
                 continue
@@ -79,7 +82,7 @@ def cleanup(include_live: bool = False) -> list[str]:
                 if type(exc).__name__ not in ("NotFound", "APIError"):
                     raise
                 continue
-            removed.append(container.name)
+            removed.append(str((container.attrs.get("Names") or [container.id])[0]).lstrip("/"))
     finally:
         client.close()
     return removed

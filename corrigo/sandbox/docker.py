@@ -160,12 +160,12 @@ class DockerWorker(WorkerSandbox):
             "CORRIGO_WORKER_CONTAINED=docker",
             *[arg for key, value in SCRUBBED_ENV.items() for arg in ("--env", f"{key}={value}")],
             "--volume",
-            f"{WORKER}:/opt/corrigo/worker.py:ro",
+            f"{WORKER}:/opt/corrigo/worker:ro",
             self.image,
             "python3",
             "-I",
             "-B",
-            "/opt/corrigo/worker.py",
+            "/opt/corrigo/worker",
         ]
 
     def environment(self) -> dict[str, str]:

@@ -25,9 +25,11 @@ from typing import Any, get_args
 from corrigo.errors import SandboxError, SandboxUnavailable
 from corrigo.records import ExecResult, ExecStatus, Limits, TestCase, TestResult
 from corrigo.sandbox.base import Sandbox
-from corrigo.sandbox.worker import FRAME, MIRROR, pack_frame
+from corrigo.sandbox.worker.codec import FRAME, pack_frame
+from corrigo.sandbox.worker.containment import MIRROR
 
-WORKER = Path(__file__).with_name("worker.py")
+# The worker package, run as a folder (mounted read-only into bwrap and containers).
+WORKER = Path(__file__).with_name("worker")
 SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -294,7 +296,7 @@ class BwrapSandbox(WorkerSandbox):
             "/run",
             "--ro-bind",
             str(WORKER),
-            "/run/corrigo-worker.py",
+            "/run/corrigo-worker",
             "--ro-bind",
             sys.base_prefix,
             MIRROR,
@@ -309,7 +311,7 @@ class BwrapSandbox(WorkerSandbox):
             _mirrored_python(),
             "-I",
             "-B",
-            "/run/corrigo-worker.py",
+            "/run/corrigo-worker",
         ]
 
     def environment(self) -> dict[str, str]:

@@ -1,0 +1,284 @@
+"""The worker (W): a warm interpreter that starts a tester for every job.
+
+W reads jobs from corrigo on stdin, hands each to a tester forked ahead of need, relays
+the tester's results on stdout, enforces the job's wall deadline and, when a job ends,
+kills whatever it left behind and removes its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+
+from .codec import read_frame, take_frame, write_all, write_frame
+from .containment import (
+    CLONE_NEWPID,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    SLOT_UIDS,
+    init_loop,
+    isolate,
+    kill_job,
+    libc,
+    prctl,
+    use_mirror,
+)
+from .tester import tester_main
+
+SPARE_TESTERS = 2
+# Loaded once in the worker, so candidates import them at no cost (and without reading
+# the interpreter's files, which an unprivileged uid may not be allowed to).
+WARM_MODULES = (
+    "abc",
+    "array",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "io",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "textwrap",
+    "typing",
+    "unicodedata",
+    "contextlib",
+    "numbers",
+    "queue",
+    "secrets",
+    "collections.abc",
+    "pprint",
+    "base64",
+    "binascii",
+    "zlib",
+    "difflib",
+    "fnmatch",
+    "glob",
+    "encodings.idna",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "socket",
+    "traceback",
+)
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.root = os.geteuid() == 0
+        self.jobs: dict[int, dict] = {}  # result fd -> job state
+        self.free_uids = list(SLOT_UIDS)
+        self.base = ""
+        self.spares: list[tuple[int, int, int]] = []
+
+    def start(self) -> dict:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(PR_SET_DUMPABLE, 0)
+        info = isolate(self.root)
+        if self.root:
+            use_mirror()  # once, here: every process forked later imports from the mirror
+        self.base = tempfile.mkdtemp(prefix="corrigo-worker-")
+        os.chmod(self.base, 0o711)
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        if self.root and info["network"] and not info["pid"] and libc().unshare(CLONE_NEWPID) == 0:
+            if os.fork() == 0:
+                init_loop()
+            info["pid"] = True
+        return info
+
+    def _fork_tester(self) -> None:
+        """A spare T (with its spare C), forked before it is needed and before any test."""
+        control_r, control_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 1)
+                os.dup2(control_r, 0)
+                os.dup2(res_w, 3)
+                os.closerange(4, 65536)
+                tester_main(0, 3)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(0)
+        os.close(control_r)
+        os.close(res_w)
+        self.spares.append((pid, control_w, res_r))
+
+    def launch(self, header: dict, payload: bytearray) -> None:
+        started = time.monotonic()
+        uid = self.free_uids.pop(0) if self.root and self.free_uids else None
+        workdir = tempfile.mkdtemp(prefix="job-", dir=self.base)
+        tests_path = os.path.join(self.base, f".tests-{header['id']}")
+        fd = os.open(tests_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            write_all(fd, payload)
+        finally:
+            os.close(fd)
+            payload[:] = bytes(len(payload))  # no test text stays in this process's memory
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        os.chmod(workdir, 0o700)
+        if not self.spares:
+            self._fork_tester()
+        pid, control_w, res_r = self.spares.pop(0)
+        header = dict(header, uid=uid, workdir=workdir, tests_path=tests_path)
+        with contextlib.suppress(OSError):  # a dead spare: its result pipe fails the job
+            write_frame(control_w, header)
+        os.close(control_w)
+        wall = float(header["limits"].get("wall_seconds", 10.0))
+        self.jobs[res_r] = {
+            "id": header["id"],
+            "pid": pid,
+            "uid": uid,
+            "workdir": workdir,
+            "tests_path": tests_path,
+            "buffer": bytearray(),
+            "tests": {},
+            "done": None,
+            "started": started,
+            "deadline": started + wall + 0.5,
+            "timed_out": False,
+        }
+
+    def _cleanup(self, fd: int) -> None:
+        job = self.jobs.pop(fd)
+        os.close(fd)
+        kill_job(job)
+        if job["uid"] is not None:
+            self.free_uids.append(job["uid"])
+        shutil.rmtree(job["workdir"], ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(job["tests_path"])
+
+    def _parse(self, job: dict) -> None:
+        while (body := take_frame(job["buffer"])) is not None:
+            record = json.loads(body)
+            if record.get("done"):
+                job["done"] = record
+                self.report(job)  # the verdict is final: answer before cleaning up
+            else:
+                job["tests"][int(record["test"])] = record
+
+    def finish(self, fd: int) -> None:
+        """T closed its result pipe: report (if not yet done), then clean the slot up."""
+        self.report(self.jobs[fd])
+        self._cleanup(fd)
+
+    def report(self, job: dict) -> None:
+        if job.get("reported"):
+            return
+        job["reported"] = True
+        done = job["done"] or {}
+        status = done.get("status")
+        if job["timed_out"]:
+            status = "timeout"
+        elif status is None:
+            status = "sandbox_error"
+        write_frame(
+            1,
+            {
+                "op": "done",
+                "id": job["id"],
+                "status": status,
+                "tests": [job["tests"][k] for k in sorted(job["tests"])],
+                "stdout": done.get("stdout", ""),
+                "stderr": done.get("stderr", ""),
+                "truncated": bool(done.get("truncated")),
+                "cpu_ms": done.get("cpu_ms", 0.0),
+                "peak_kb": done.get("peak_kb", 0),
+                "wall_ms": (time.monotonic() - job["started"]) * 1000.0,
+                "detail": ""
+                if job["done"] or job["timed_out"]
+                else "the tester process ended early",
+            },
+        )
+
+    def serve(self) -> None:
+        info = self.start()
+        write_frame(1, {"op": "ready", "pid": os.getpid(), "isolation": info})
+        stdin_open = True
+        while stdin_open or self.jobs:
+            now = time.monotonic()
+            for job in list(self.jobs.values()):
+                if now >= job["deadline"] and not job["timed_out"]:
+                    job["timed_out"] = True
+                    kill_job(job)
+            waits = [j["deadline"] - now for j in self.jobs.values() if not j["timed_out"]]
+            timeout = max(0.0, min(waits)) if waits else 0.5
+            watched = list(self.jobs) + ([0] if stdin_open else [])
+            ready, _, _ = select.select(watched, [], [], 0)
+            if not ready and stdin_open and len(self.spares) < SPARE_TESTERS:
+                self._fork_tester()  # only when idle, so a fork never delays a verdict
+                continue
+            if not ready:
+                ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
+            for fd in ready:
+                if fd == 0:
+                    header = read_frame(0)
+                    if header is None:
+                        stdin_open = False
+                        for _, control_w, res_r in self.spares:
+                            os.close(control_w)
+                            os.close(res_r)
+                        self.spares.clear()
+                        for job in self.jobs.values():
+                            job["timed_out"] = True
+                            kill_job(job)
+                        continue
+                    payload = read_frame(0)
+                    self.launch(
+                        json.loads(header), payload if payload is not None else bytearray(b"[]")
+                    )
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if chunk:
+                    self.jobs[fd]["buffer"] += chunk
+                    self._parse(self.jobs[fd])
+                else:
+                    self.finish(fd)
+            self._reap()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+
+def main() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    os.umask(0o077)
+    Worker().serve()

@@ -1,0 +1,304 @@
+"""The tester process (T): runs the tests and alone writes their results.
+
+T is forked from the worker ahead of need, forks its candidate processes (C), and only
+then reads the tests. Test code runs here, where the candidate's names are proxies that
+send arguments to C and decode its answers as plain data; nothing C does can reach the
+pipe T writes results on.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import resource
+import select
+import signal
+import time
+
+from .candidate import fork_candidate
+from .codec import BoundaryError, decode, describe, encode, read_frame, take_frame, write_frame
+from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
+
+
+class CandidateFailure(Exception):
+    """The candidate process crashed, hung or broke protocol: the test cannot pass."""
+
+
+class Output:
+    """Drains C's stdout/stderr with a cap, so a flood cannot grow memory."""
+
+    def __init__(self, fds: dict[int, str], cap: int) -> None:
+        self.fds, self.cap = dict(fds), cap
+        self.data = {name: bytearray() for name in fds.values()}
+        self.truncated = False
+
+    def pump(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            del self.fds[fd]
+            return
+        buf = self.data[self.fds[fd]]
+        room = self.cap - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+        if len(chunk) > room:
+            self.truncated = True
+
+
+def _usage(rusage: resource.struct_rusage) -> dict:
+    return {"cpu_ms": (rusage.ru_utime + rusage.ru_stime) * 1000.0, "peak_kb": rusage.ru_maxrss}
+
+
+class Candidate:
+    def __init__(self, pid: int, calls: int, replies: int, output: Output, deadline: float) -> None:
+        self.pid, self.calls, self.replies = pid, calls, replies
+        self.output, self.deadline = output, deadline
+        self.failure: str | None = None
+        self.exit_code: int | None = None
+        self.usage: dict = {"cpu_ms": 0.0, "peak_kb": 0}
+        self.values: dict = {}
+        self.status = "failed"
+        self.buffer = bytearray()
+
+    def _recv(self) -> dict:
+        while True:
+            try:
+                body = take_frame(self.buffer)
+            except ValueError:
+                raise self._fail("the candidate sent an oversized reply") from None
+            if body is not None:
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    raise self._fail("the candidate broke the call protocol") from None
+                if not isinstance(message, dict):
+                    raise self._fail("the candidate broke the call protocol")
+                return message
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.status = "timeout"
+                raise self._fail("timed out")
+            ready, _, _ = select.select([self.replies, *self.output.fds], [], [], remaining)
+            for fd in ready:
+                if fd == self.replies:
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        raise self._fail(self._death())
+                    self.buffer += chunk
+                else:
+                    self.output.pump(fd)
+
+    def _wait(self) -> int | None:
+        """Reap C (its wait status), killing it if it is still running at the deadline."""
+        while True:
+            try:
+                pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                self.usage = _usage(rusage)
+                return status
+            if time.monotonic() >= self.deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                self.status = "timeout"
+            time.sleep(0.001)
+
+    def _death(self) -> str:
+        status = self._wait()
+        self.pid = 0
+        if status is None:
+            return "the candidate process ended during the test"
+        if self.status == "timeout":
+            return "timed out"
+        if os.WIFEXITED(status):
+            self.exit_code = os.WEXITSTATUS(status)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig == signal.SIGXCPU:
+                self.status = "timeout"
+                return "CPU time limit exceeded"
+            if sig == signal.SIGXFSZ:
+                self.status = "resource_exceeded"
+                return "file size limit exceeded"
+            return f"the candidate process was killed by signal {sig}"
+        return f"the candidate process exited (code {os.WEXITSTATUS(status)}) during the test"
+
+    def _fail(self, reason: str) -> CandidateFailure:
+        if self.failure is None:
+            self.failure = reason
+        return CandidateFailure(reason)
+
+    def start(self, go: dict) -> list[str]:
+        write_frame(self.calls, go)
+        reply = self._recv()
+        if "load_error" in reply:
+            if "MemoryError" in str(reply["load_error"]):
+                self.status = "resource_exceeded"
+            raise self._fail(str(reply["load_error"]))
+        values = reply.get("values")
+        self.values = values if isinstance(values, dict) else {}
+        return [str(n) for n in reply.get("loaded", [])]
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> object:
+        if self.failure is not None:
+            raise CandidateFailure(self.failure)
+        try:
+            payload = {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
+        except BoundaryError as exc:
+            raise BoundaryError(f"argument to {name}: {exc}") from None
+        try:
+            write_frame(self.calls, payload)
+        except (BrokenPipeError, OSError):
+            raise self._fail(self._death()) from None
+        reply = self._recv()
+        if "value" in reply:
+            try:
+                return decode(reply["value"])
+            except (BoundaryError, TypeError, ValueError, KeyError):
+                raise self._fail("the candidate sent a malformed value") from None
+        name_ = str(reply.get("raise", "Exception"))
+        message = str(reply.get("message", ""))
+        if name_ == "MemoryError":
+            self.status = "resource_exceeded"
+        kind = getattr(builtins, name_, None)
+        error: Exception = RuntimeError(f"{name_}: {message}")
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            with contextlib.suppress(TypeError):
+                error = kind(message)
+        line = reply.get("line")
+        if type(line) is int:
+            error.candidate_line = line  # type: ignore[attr-defined]
+        raise error
+
+    def stop(self) -> dict:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                _, _, rusage = os.wait4(self.pid, 0)  # SIGKILL cannot be ignored: this is quick
+                self.usage = _usage(rusage)
+            self.pid = 0
+        usage = self.usage
+        for fd in (self.calls, self.replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return usage
+
+
+def _proxy(candidate: Candidate, name: str):
+    def call(*args: object, **kwargs: object) -> object:
+        return candidate.call(name, args, kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _go(job: dict, stdin_path: str | None = None) -> dict:
+    keys = ("mode", "program", "limits", "uid", "workdir")
+    return dict({k: job.get(k) for k in keys}, stdin_path=stdin_path)
+
+
+def _run_script(cand: Candidate, job: dict) -> tuple[bool, str]:
+    """Exec mode: the script runs to its end in C; passing means it exited 0."""
+    stdin_path = os.path.join(job["workdir"], ".stdin")
+    with open(stdin_path, "w", encoding="utf-8") as fh:
+        fh.write(job.get("stdin", ""))
+    if job.get("uid") is not None:
+        os.chown(stdin_path, job["uid"], job["uid"])
+    write_frame(cand.calls, _go(job, stdin_path))
+    try:
+        cand._recv()  # a script sends no frames: this returns only by raising
+    except CandidateFailure as exc:
+        if cand.status == "timeout":
+            return False, str(exc)
+    return cand.exit_code == 0, "" if cand.exit_code == 0 else (cand.failure or "")
+
+
+def tester_main(control: int, results: int) -> None:
+    """Runs in T, forked ahead of need: one spare C, then the job, then the tests."""
+    prctl(PR_SET_DUMPABLE, 0)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    spawned = [fork_candidate(out_w, err_w)]
+    header = read_frame(control)
+    if header is None:
+        os._exit(0)
+    job = json.loads(header)
+    deadline = time.monotonic() + float(job["limits"].get("wall_seconds", 10.0))
+    count = 1 if job["mode"] == "exec" else max(1, int(job["n_tests"]))
+    while len(spawned) < count:
+        spawned.append(fork_candidate(out_w, err_w))
+    os.close(out_w)
+    os.close(err_w)
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+    # Only now, with every candidate process already forked, do the tests enter memory.
+    with open(job["tests_path"], "rb") as fh:
+        tests = json.loads(fh.read())
+    os.unlink(job["tests_path"])
+    output = Output(
+        {out_r: "stdout", err_r: "stderr"}, int(job["limits"].get("output_bytes", 65536))
+    )
+    cpu_ms, peak_kb, statuses = 0.0, 0, []
+    if job["mode"] == "exec":
+        pid, call_w, reply_r = spawned[0]
+        cand = Candidate(pid, call_w, reply_r, output, deadline)
+        passed, message = _run_script(cand, job)
+        statuses.append("passed" if passed else cand.status)
+        usage = cand.stop()
+        write_frame(results, {"test": 0, "passed": passed, "message": message})
+        cpu_ms, peak_kb = usage["cpu_ms"], usage["peak_kb"]
+    else:
+        base: dict = {"__name__": "__test__", "__builtins__": builtins}
+        if job.get("preamble"):
+            exec(compile(job["preamble"], "<preamble>", "exec"), base)
+        trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
+        go = _go(job)
+        for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
+            cand = Candidate(pid, call_w, reply_r, output, deadline)
+            scope = dict(base)
+            try:
+                for name in cand.start(go):
+                    if name not in trusted:
+                        scope[name] = _proxy(cand, name)
+                for name, value in cand.values.items():
+                    if name not in base:
+                        scope[name] = decode(value)
+                exec(compile(test["code"], "<test>", "exec"), scope)
+                passed, message = True, ""
+            except BaseException as exc:
+                passed, message = False, describe(exc)
+            if cand.failure is not None:  # whatever the test code did with the error
+                passed, message = False, cand.failure
+            statuses.append("passed" if passed else cand.status)
+            usage = cand.stop()
+            cpu_ms += usage["cpu_ms"]
+            peak_kb = max(peak_kb, usage["peak_kb"])
+            write_frame(results, {"test": index, "passed": passed, "message": message})
+    end = time.monotonic() + 0.05
+    while output.fds and time.monotonic() < end:
+        ready, _, _ = select.select(list(output.fds), [], [], max(0.0, end - time.monotonic()))
+        for fd in ready:
+            output.pump(fd)
+    status = "passed" if statuses and all(s == "passed" for s in statuses) else "failed"
+    for worst in ("timeout", "resource_exceeded"):
+        if worst in statuses:
+            status = worst
+    write_frame(
+        results,
+        {
+            "done": True,
+            "status": status,
+            "stdout": output.data["stdout"].decode("utf-8", "replace"),
+            "stderr": output.data["stderr"].decode("utf-8", "replace"),
+            "truncated": output.truncated,
+            "cpu_ms": cpu_ms,
+            "peak_kb": peak_kb,
+        },
+    )

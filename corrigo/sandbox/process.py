@@ -323,12 +323,21 @@ class BwrapSandbox(WorkerSandbox):
 
 
 class ProcessSandbox(WorkerSandbox):
-    """The default: as root the worker isolates itself; otherwise bubblewrap does, if present."""
+    """The default: as root the worker isolates itself; otherwise bubblewrap does, if present.
+
+    ``wrap=False`` never uses bubblewrap, so an unprivileged worker runs with only its
+    rlimits and the tester/candidate split (the conformance suite lists what it then
+    cannot contain); it exists to test that path, not for use.
+    """
 
     name = "process"
 
+    def __init__(self, python: str | None = None, wrap: bool = True) -> None:
+        super().__init__(python)
+        self._wrap = wrap
+
     def _wrapped(self) -> bool:
-        return os.geteuid() != 0 and shutil.which("bwrap") is not None
+        return self._wrap and os.geteuid() != 0 and shutil.which("bwrap") is not None
 
     def command(self) -> list[str]:
         if self._wrapped():

@@ -8,14 +8,14 @@ a scratch in-memory store and are compared with the recorded ones step by step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from corrigo.errors import SandboxError, ScriptExhausted
 from corrigo.graphs.context import StepLog
 from corrigo.models import ROLES, ChatModel, Reply
-from corrigo.records import ExecResult, Limits, Message, Step, TestCase
+from corrigo.records import ExecResult, Limits, Message, OutputsResult, Step, TestCase
 from corrigo.runner import execute
 from corrigo.runs import StoredRun
 from corrigo.sandbox.base import Sandbox, get_sandbox
@@ -61,8 +61,21 @@ class ReplaySandbox(Sandbox):
         *,
         preamble: str = "",
         entry_point: str = "",
+        trace: Collection[str] = (),
     ) -> ExecResult:
         raise SandboxError("the recorded run has no execution result for this step")
+
+    async def run_outputs(
+        self,
+        programs: Sequence[str],
+        inputs: Sequence[str],
+        limits: Limits,
+        *,
+        entry_point: str,
+        preamble: str = "",
+        call_seconds: float = 1.0,
+    ) -> OutputsResult:
+        raise SandboxError("the recorded run has no outputs for this step")
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
         raise SandboxError("exec is not recorded in runs")

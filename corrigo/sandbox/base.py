@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from corrigo.errors import SandboxUnavailable
-from corrigo.records import ExecResult, Limits, TestCase
+from corrigo.records import ExecResult, Limits, OutputsResult, TestCase
 
 
 class Sandbox(ABC):
@@ -51,11 +51,35 @@ class Sandbox(ABC):
         *,
         preamble: str = "",
         entry_point: str = "",
+        trace: Collection[str] = (),
     ) -> ExecResult:
         """Run each test against ``program``; one ``TestResult`` per test.
 
         ``preamble`` is trusted task code (helpers the tests may call); ``entry_point``
         is the function under test, which the candidate's program must define.
+        ``trace`` names the tests that may be traced: the first of them that fails is run
+        again with its calls traced, after every verdict is written, and its result gets
+        a :class:`~corrigo.records.Trace`. Never name a test whose text must stay
+        hidden: a trace shows the arguments the candidate was called with.
+        """
+
+    @abstractmethod
+    async def run_outputs(
+        self,
+        programs: Sequence[str],
+        inputs: Sequence[str],
+        limits: Limits,
+        *,
+        entry_point: str,
+        preamble: str = "",
+        call_seconds: float = 1.0,
+    ) -> OutputsResult:
+        """Call ``entry_point`` of each program on each input, in one batch.
+
+        An input is the source of a call's arguments (``"3, [1, 2], key='x'"``),
+        evaluated with ``preamble`` in scope, contained, before any candidate code runs.
+        Each call gets ``call_seconds``; ``limits`` bound each program's whole row. A
+        program that crashes, hangs or runs out of memory loses only its own calls.
         """
 
     @abstractmethod

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from corrigo.records import ExecResult, Limits, TestCase
+from corrigo.sandbox import conformance_batch
 from corrigo.sandbox.base import Sandbox
 
 Check = Callable[[Sandbox], Awaitable[None]]
@@ -491,6 +492,7 @@ CHECKS: list[Check] = [
     check_killing_the_parent,
     check_fresh_state_between_runs,
     *(_forgery_check(name, program) for name, program in FORGERIES.items()),
+    *conformance_batch.CHECKS,
 ]
 
 # Cases that would harm the machine running the suite if the backend cannot contain them:
@@ -507,6 +509,7 @@ def known_gaps(isolation: dict[str, object]) -> dict[str, str]:
             "check_fork_bomb",
             "check_killing_the_parent",
             "check_daemon_does_not_survive",
+            "check_batch_kill_others",
         ):
             gaps[name] = reason
     if not isolation.get("network"):

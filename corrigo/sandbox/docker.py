@@ -17,11 +17,11 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from corrigo.errors import SandboxUnavailable
-from corrigo.records import ExecResult, Limits, TestCase
+from corrigo.records import CallOutcome, ExecResult, Limits, OutputsResult, TestCase
 from corrigo.sandbox.base import Sandbox
 from corrigo.sandbox.process import SCRUBBED_ENV, WORKER, WorkerSandbox
 
@@ -212,14 +212,13 @@ class DockerSandbox(Sandbox):
         workers, self._workers = self._workers, []
         await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
 
-    async def _on_worker(self, call: Any) -> ExecResult:
+    async def _on_worker(self, call: Any) -> Any:
         if not self._workers:
             await self.start()
         index = min(range(len(self._workers)), key=self._busy.__getitem__)
         self._busy[index] += 1
         try:
-            result: ExecResult = await call(self._workers[index])
-            return result
+            return await call(self._workers[index])
         finally:
             self._busy[index] -= 1
 
@@ -231,12 +230,42 @@ class DockerSandbox(Sandbox):
         *,
         preamble: str = "",
         entry_point: str = "",
+        trace: Collection[str] = (),
     ) -> ExecResult:
-        return await self._on_worker(
+        result: ExecResult = await self._on_worker(
             lambda w: w.run_tests(
-                program, tests, limits, preamble=preamble, entry_point=entry_point
+                program, tests, limits, preamble=preamble, entry_point=entry_point, trace=trace
             )
+        )
+        return result
+
+    async def run_outputs(
+        self,
+        programs: Sequence[str],
+        inputs: Sequence[str],
+        limits: Limits,
+        *,
+        entry_point: str,
+        preamble: str = "",
+        call_seconds: float = 1.0,
+    ) -> OutputsResult:
+        """Rows go to the pool's workers, least busy first, and run at once."""
+
+        async def row(program: str) -> tuple[list[CallOutcome], float, float, str]:
+            return await self._on_worker(
+                lambda w: w.outputs_row(
+                    program, inputs, limits, entry_point, preamble, call_seconds
+                )
+            )
+
+        rows = await asyncio.gather(*(row(p) for p in programs))
+        return OutputsResult(
+            outcomes=[r[0] for r in rows],
+            wall_ms=max((r[1] for r in rows), default=0.0),
+            cpu_ms=sum(r[2] for r in rows),
+            stdout=[r[3] for r in rows],
         )
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
-        return await self._on_worker(lambda w: w.exec(code, stdin, limits))
+        result: ExecResult = await self._on_worker(lambda w: w.exec(code, stdin, limits))
+        return result

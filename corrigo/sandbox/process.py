@@ -18,12 +18,23 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
+from pydantic import ValidationError
+
 from corrigo.errors import SandboxError, SandboxUnavailable
-from corrigo.records import ExecResult, ExecStatus, Limits, TestCase, TestResult
+from corrigo.records import (
+    CallOutcome,
+    ExecResult,
+    ExecStatus,
+    Limits,
+    OutputsResult,
+    TestCase,
+    TestResult,
+    Trace,
+)
 from corrigo.sandbox.base import Sandbox
 from corrigo.sandbox.worker.codec import FRAME, pack_frame
 from corrigo.sandbox.worker.containment import MIRROR
@@ -64,6 +75,7 @@ def to_result(reply: dict, names: list[str], limits: Limits) -> ExecResult:
                 name=name,
                 passed=record.get("passed") is True,
                 message=str(record.get("message", "")),
+                trace=_trace(record.get("trace")),
             )
         )
     final = status
@@ -79,6 +91,46 @@ def to_result(reply: dict, names: list[str], limits: Limits) -> ExecResult:
         cpu_ms=float(reply.get("cpu_ms", 0.0)),
         peak_memory_kb=int(reply.get("peak_kb", 0)),
         detail=str(reply.get("detail", "")),
+    )
+
+
+def _trace(raw: object) -> Trace | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Trace.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def to_outcomes(reply: dict, count: int) -> tuple[list[CallOutcome], float, float, str]:
+    """One row of a batch from a worker's reply: (outcomes, wall ms, cpu ms, stdout)."""
+    reported = {int(t["test"]): t for t in reply.get("tests", []) if isinstance(t, dict)}
+    status = reply.get("status")
+    if status == "timeout":
+        lost = CallOutcome(kind="timeout", canonical="!timeout", message="the row's time ran out")
+    else:
+        detail = str(reply.get("detail") or "no result reported")
+        lost = CallOutcome(kind="crashed", canonical="!crashed", message=detail)
+    row = []
+    for index in range(count):
+        record = reported.get(index)
+        outcome = lost
+        if record is not None:
+            with contextlib.suppress(ValidationError):  # a malformed record: counts as lost
+                outcome = CallOutcome.model_validate(
+                    {
+                        k: record[k]
+                        for k in ("kind", "canonical", "value", "error", "message")
+                        if k in record
+                    }
+                )
+        row.append(outcome)
+    return (
+        row,
+        float(reply.get("wall_ms", 0.0)),
+        float(reply.get("cpu_ms", 0.0)),
+        str(reply.get("stdout", "")),
     )
 
 
@@ -190,23 +242,69 @@ class WorkerSandbox(Sandbox):
         *,
         preamble: str = "",
         entry_point: str = "",
+        trace: Collection[str] = (),
     ) -> ExecResult:
         header = {
             "mode": "tests",
             "program": program,
             "preamble": preamble,
             "entry_point": entry_point,
+            "trace": [i for i, t in enumerate(tests) if t.name in trace] if trace else [],
         }
         payload = [{"name": t.name, "code": t.code} for t in tests]
-        return await self._submit(header, payload, [t.name for t in tests], limits)
+        reply = await self._submit(header, payload, limits)
+        return to_result(reply, [t.name for t in tests], limits)
+
+    async def run_outputs(
+        self,
+        programs: Sequence[str],
+        inputs: Sequence[str],
+        limits: Limits,
+        *,
+        entry_point: str,
+        preamble: str = "",
+        call_seconds: float = 1.0,
+    ) -> OutputsResult:
+        rows = await asyncio.gather(
+            *(
+                self.outputs_row(p, inputs, limits, entry_point, preamble, call_seconds)
+                for p in programs
+            )
+        )
+        return OutputsResult(
+            outcomes=[r[0] for r in rows],
+            wall_ms=max((r[1] for r in rows), default=0.0),
+            cpu_ms=sum(r[2] for r in rows),
+            stdout=[r[3] for r in rows],
+        )
+
+    async def outputs_row(
+        self,
+        program: str,
+        inputs: Sequence[str],
+        limits: Limits,
+        entry_point: str,
+        preamble: str,
+        call_seconds: float,
+    ) -> tuple[list[CallOutcome], float, float, str]:
+        """One program's row of a batch."""
+        header = {
+            "mode": "outputs",
+            "program": program,
+            "preamble": preamble,
+            "entry_point": entry_point,
+            "call_seconds": max(0.01, float(call_seconds)),
+        }
+        reply = await self._submit(header, [str(i) for i in inputs], limits)
+        return to_outcomes(reply, len(inputs))
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
         header = {"mode": "exec", "program": code, "stdin": stdin}
-        return await self._submit(header, [], ["exec"], limits or Limits())
+        limits = limits or Limits()
+        return to_result(await self._submit(header, [], limits), ["exec"], limits)
 
-    async def _submit(
-        self, header: dict, tests: list[dict], names: list[str], limits: Limits
-    ) -> ExecResult:
+    async def _submit(self, header: dict, tests: list, limits: Limits) -> dict:
+        """Send one job; the worker's reply (a ``sandbox_error`` one if it failed)."""
         await self.start()
         proc = self._proc
         if proc is None or proc.stdin is None:
@@ -222,17 +320,14 @@ class WorkerSandbox(Sandbox):
                 await proc.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 self._pending.pop(job_id, None)
-                return to_result(
-                    {"status": "sandbox_error", "detail": "worker is gone"}, names, limits
-                )
+                return {"status": "sandbox_error", "detail": "worker is gone"}
         try:
-            reply = await asyncio.wait_for(future, timeout=limits.wall_seconds + 15)
+            return await asyncio.wait_for(future, timeout=limits.wall_seconds + 15)
         except TimeoutError:
             # The worker stopped answering: replace it rather than trust it again.
             self._pending.pop(job_id, None)
             await self.close()
-            reply = {"status": "sandbox_error", "detail": "the sandbox worker stopped answering"}
-        return to_result(reply, names, limits)
+            return {"status": "sandbox_error", "detail": "the sandbox worker stopped answering"}
 
 
 def _mirrored_python() -> str:

@@ -18,6 +18,7 @@ import traceback
 
 from .codec import BoundaryError, decode, describe, encode, read_frame, write_frame
 from .containment import PR_SET_PDEATHSIG, apply_limits, prctl
+from .trace import Tracer, short
 
 
 def candidate_main(calls: int, replies: int) -> None:
@@ -57,6 +58,8 @@ def candidate_main(calls: int, replies: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+    if job.get("inputs") is not None:  # before any candidate code has run in this process
+        write_frame(replies, {"inputs": evaluate_inputs(job["inputs"], job.get("preamble", ""))})
     namespace: dict = {"__name__": "__candidate__", "__builtins__": builtins}
     try:
         exec(compile(job["program"], "<candidate>", "exec"), namespace)
@@ -79,19 +82,49 @@ def candidate_main(calls: int, replies: int) -> None:
         if frame is None:
             os._exit(0)
         request = json.loads(frame)
+        tracer = (
+            Tracer(lambda partial: write_frame(replies, partial)) if request.get("trace") else None
+        )
         try:
             fn = namespace[request["call"]]
-            result = fn(*decode(request["args"]), **decode(request["kwargs"]))
+            args, kwargs = decode(request["args"]), decode(request["kwargs"])
+            result = tracer.run(fn, args, kwargs) if tracer else fn(*args, **kwargs)
             reply: dict = {"value": encode(result)}
+            outcome = "returned " + short(result) if tracer else ""
         except BaseException as exc:  # the candidate's own exceptions are answers, not crashes
             reply = {"raise": type(exc).__name__, "message": str(exc)[:2000]}
+            outcome = f"raised {type(exc).__name__}: {reply['message'][:200]}"
             for tb_frame in reversed(traceback.extract_tb(exc.__traceback__)):
                 if tb_frame.filename == "<candidate>":  # where it raised, for feedback only
                     reply["line"] = tb_frame.lineno
+                    outcome += f" (line {tb_frame.lineno})"
                     break
+        if tracer is not None:
+            reply["trace"] = tracer.result(outcome)
         sys.stdout.flush()
         sys.stderr.flush()
         write_frame(replies, reply)
+
+
+def evaluate_inputs(sources: list, preamble: str) -> list[dict]:
+    """Each input's arguments as plain data (or why not), evaluated with the task's
+    preamble in scope — contained, and before the candidate's program is loaded."""
+    scope: dict = {"__name__": "__inputs__", "__builtins__": builtins}
+    try:
+        if preamble:
+            exec(compile(preamble, "<preamble>", "exec"), scope)
+    except BaseException as exc:
+        return [{"bad": "the task's preamble failed: " + describe(exc)} for _ in sources]
+    scope["_corrigo_args_"] = lambda *a, **k: (list(a), k)
+    out = []
+    for source in sources:
+        try:
+            code = compile("_corrigo_args_(\n" + str(source) + "\n)", "<input>", "eval")
+            args, kwargs = eval(code, scope)
+            out.append({"args": encode(args), "kwargs": encode(kwargs)})
+        except BaseException as exc:
+            out.append({"bad": describe(exc)})
+    return out
 
 
 def fork_candidate(out: int, err: int) -> tuple[int, int, int]:

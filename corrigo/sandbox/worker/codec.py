@@ -145,3 +145,40 @@ def describe(exc: BaseException) -> str:
             where = f" (line {frame.lineno} of {frame.filename.strip('<>')})"
             break
     return f"{type(exc).__name__}: {str(exc)[:2000]}{where}"
+
+
+CANONICAL_CAP = 4096
+
+
+def canonical(value: Any) -> str:
+    """A stable text form of a plain-data value, for comparing outputs.
+
+    It reads like ``repr`` but sorts the items of sets and dicts by their own canonical
+    forms, so equal forms mean equal values of equal types (``1``, ``1.0`` and ``True``
+    differ; ``{1, 2}`` and ``{2, 1}`` do not). Only the exact types :func:`encode`
+    accepts get here. Forms longer than ``CANONICAL_CAP`` become a digest.
+    """
+    text = _canonical(value)
+    if len(text) > CANONICAL_CAP:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+def _canonical(value: Any) -> str:
+    kind = type(value)
+    if kind is list:
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    if kind is tuple:
+        inner = ", ".join(_canonical(v) for v in value)
+        return "(" + inner + ("," if len(value) == 1 else "") + ")"
+    if kind is dict:
+        items = sorted((_canonical(k), _canonical(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if kind in (set, frozenset):
+        inner = ", ".join(sorted(_canonical(v) for v in value))
+        if kind is frozenset:
+            return "frozenset({" + inner + "})" if value else "frozenset()"
+        return "{" + inner + "}" if value else "set()"
+    return repr(value)  # None, bool, int, float, str, bytes, complex: repr is exact

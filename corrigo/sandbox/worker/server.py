@@ -31,7 +31,7 @@ from .containment import (
     prctl,
     use_mirror,
 )
-from .tester import tester_main
+from .tester import TRACE_SECONDS, tester_main
 
 SPARE_TESTERS = 2
 # Loaded once in the worker, so candidates import them at no cost (and without reading
@@ -151,6 +151,8 @@ class Worker:
             write_frame(control_w, header)
         os.close(control_w)
         wall = float(header["limits"].get("wall_seconds", 10.0))
+        if header.get("trace"):
+            wall += TRACE_SECONDS  # the traced rerun comes after the tests' own time
         self.jobs[res_r] = {
             "id": header["id"],
             "pid": pid,
@@ -181,6 +183,10 @@ class Worker:
             if record.get("done"):
                 job["done"] = record
                 self.report(job)  # the verdict is final: answer before cleaning up
+            elif "trace_for" in record:  # adds a trace to a written result, nothing else
+                written = job["tests"].get(record["trace_for"])
+                if written is not None:
+                    written["trace"] = record.get("trace")
             else:
                 job["tests"][int(record["test"])] = record
 

@@ -20,6 +20,8 @@ import time
 from .candidate import fork_candidate
 from .codec import BoundaryError, decode, describe, encode, read_frame, take_frame, write_frame
 from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
+from .outputs import run_outputs
+from .trace import clean, describe_call
 
 
 class CandidateFailure(Exception):
@@ -64,8 +66,10 @@ class Candidate:
         self.values: dict = {}
         self.status = "failed"
         self.buffer = bytearray()
+        self.tracing = False
+        self.trace: tuple[str, object] | None = None  # the last traced call and C's account
 
-    def _recv(self) -> dict:
+    def recv(self) -> dict:
         while True:
             try:
                 body = take_frame(self.buffer)
@@ -74,10 +78,13 @@ class Candidate:
             if body is not None:
                 try:
                     message = json.loads(body)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise self._fail("the candidate broke the call protocol") from None
                 if not isinstance(message, dict):
                     raise self._fail("the candidate broke the call protocol")
+                if self.tracing and "partial_trace" in message and self.trace is not None:
+                    self.trace = (self.trace[0], message["partial_trace"])
+                    continue
                 return message
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -135,7 +142,11 @@ class Candidate:
 
     def start(self, go: dict) -> list[str]:
         write_frame(self.calls, go)
-        reply = self._recv()
+        return self.loaded()
+
+    def loaded(self) -> list[str]:
+        """The names C's program defined (raises CandidateFailure if it did not load)."""
+        reply = self.recv()
         if "load_error" in reply:
             if "MemoryError" in str(reply["load_error"]):
                 self.status = "resource_exceeded"
@@ -144,23 +155,37 @@ class Candidate:
         self.values = values if isinstance(values, dict) else {}
         return [str(n) for n in reply.get("loaded", [])]
 
-    def call(self, name: str, args: tuple, kwargs: dict) -> object:
+    def ask(self, name: str, args: tuple, kwargs: dict) -> dict:
+        """C's raw reply to one call (raises CandidateFailure if C cannot answer)."""
         if self.failure is not None:
             raise CandidateFailure(self.failure)
         try:
             payload = {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
         except BoundaryError as exc:
             raise BoundaryError(f"argument to {name}: {exc}") from None
+        if self.tracing:
+            payload["trace"] = True
+            self.trace = (describe_call(name, args, kwargs), None)
         try:
             write_frame(self.calls, payload)
         except (BrokenPipeError, OSError):
             raise self._fail(self._death()) from None
-        reply = self._recv()
+        reply = self.recv()
+        if self.tracing and self.trace is not None:
+            self.trace = (self.trace[0], reply.pop("trace", None))
+        return reply
+
+    def value(self, reply: dict) -> object:
+        """The returned value as plain data; a malformed one fails the candidate."""
+        try:
+            return decode(reply["value"])
+        except (BoundaryError, TypeError, ValueError, KeyError, RecursionError):
+            raise self._fail("the candidate sent a malformed value") from None
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> object:
+        reply = self.ask(name, args, kwargs)
         if "value" in reply:
-            try:
-                return decode(reply["value"])
-            except (BoundaryError, TypeError, ValueError, KeyError):
-                raise self._fail("the candidate sent a malformed value") from None
+            return self.value(reply)
         name_ = str(reply.get("raise", "Exception"))
         message = str(reply.get("message", ""))
         if name_ == "MemoryError":
@@ -212,11 +237,14 @@ def _run_script(cand: Candidate, job: dict) -> tuple[bool, str]:
         os.chown(stdin_path, job["uid"], job["uid"])
     write_frame(cand.calls, _go(job, stdin_path))
     try:
-        cand._recv()  # a script sends no frames: this returns only by raising
+        cand.recv()  # a script sends no frames: this returns only by raising
     except CandidateFailure as exc:
         if cand.status == "timeout":
             return False, str(exc)
     return cand.exit_code == 0, "" if cand.exit_code == 0 else (cand.failure or "")
+
+
+TRACE_SECONDS = 1.0
 
 
 def tester_main(control: int, results: int) -> None:
@@ -231,56 +259,54 @@ def tester_main(control: int, results: int) -> None:
         os._exit(0)
     job = json.loads(header)
     deadline = time.monotonic() + float(job["limits"].get("wall_seconds", 10.0))
-    count = 1 if job["mode"] == "exec" else max(1, int(job["n_tests"]))
+    mode = job["mode"]
+    count = max(1, int(job["n_tests"])) if mode == "tests" else 1
     while len(spawned) < count:
         spawned.append(fork_candidate(out_w, err_w))
-    os.close(out_w)
-    os.close(err_w)
+    tracer = None
+    if mode == "tests" and job.get("trace"):
+        devnull = os.open(os.devnull, os.O_WRONLY)  # a traced rerun prints nowhere
+        tracer = fork_candidate(devnull, devnull)
+        os.close(devnull)
+    output = Output(
+        {out_r: "stdout", err_r: "stderr"}, int(job["limits"].get("output_bytes", 65536))
+    )
+    used: list[Candidate] = []
+
+    def spawn() -> Candidate:  # outputs mode: a fresh C after one died (no tests here)
+        cand = Candidate(*fork_candidate(out_w, err_w), output, deadline)
+        used.append(cand)
+        return cand
+
+    if mode != "outputs":
+        os.close(out_w)
+        os.close(err_w)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
     # Only now, with every candidate process already forked, do the tests enter memory.
     with open(job["tests_path"], "rb") as fh:
         tests = json.loads(fh.read())
     os.unlink(job["tests_path"])
-    output = Output(
-        {out_r: "stdout", err_r: "stderr"}, int(job["limits"].get("output_bytes", 65536))
-    )
-    cpu_ms, peak_kb, statuses = 0.0, 0, []
-    if job["mode"] == "exec":
-        pid, call_w, reply_r = spawned[0]
-        cand = Candidate(pid, call_w, reply_r, output, deadline)
+    statuses: list[str] = []
+    if mode == "exec":
+        cand = Candidate(*spawned[0], output, deadline)
+        used.append(cand)
         passed, message = _run_script(cand, job)
         statuses.append("passed" if passed else cand.status)
-        usage = cand.stop()
+        cand.stop()
         write_frame(results, {"test": 0, "passed": passed, "message": message})
-        cpu_ms, peak_kb = usage["cpu_ms"], usage["peak_kb"]
+    elif mode == "outputs":
+        for _pid, call_w, reply_r in spawned:  # not needed: inputs get processes on demand
+            os.close(call_w)
+            os.close(reply_r)
+        run_outputs(job, tests, spawn, deadline, results, CandidateFailure)
+        os.close(out_w)
+        os.close(err_w)
+        statuses.append("passed")
     else:
-        base: dict = {"__name__": "__test__", "__builtins__": builtins}
-        if job.get("preamble"):
-            exec(compile(job["preamble"], "<preamble>", "exec"), base)
-        trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
-        go = _go(job)
-        for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
-            cand = Candidate(pid, call_w, reply_r, output, deadline)
-            scope = dict(base)
-            try:
-                for name in cand.start(go):
-                    if name not in trusted:
-                        scope[name] = _proxy(cand, name)
-                for name, value in cand.values.items():
-                    if name not in base:
-                        scope[name] = decode(value)
-                exec(compile(test["code"], "<test>", "exec"), scope)
-                passed, message = True, ""
-            except BaseException as exc:
-                passed, message = False, describe(exc)
-            if cand.failure is not None:  # whatever the test code did with the error
-                passed, message = False, cand.failure
-            statuses.append("passed" if passed else cand.status)
-            usage = cand.stop()
-            cpu_ms += usage["cpu_ms"]
-            peak_kb = max(peak_kb, usage["peak_kb"])
-            write_frame(results, {"test": index, "passed": passed, "message": message})
+        statuses = _run_tests(job, tests, spawned, output, deadline, results, used)
+        if tracer is not None:
+            _trace_first_failure(job, tests, statuses, tracer, output, deadline, results)
     end = time.monotonic() + 0.05
     while output.fds and time.monotonic() < end:
         ready, _, _ = select.select(list(output.fds), [], [], max(0.0, end - time.monotonic()))
@@ -298,7 +324,88 @@ def tester_main(control: int, results: int) -> None:
             "stdout": output.data["stdout"].decode("utf-8", "replace"),
             "stderr": output.data["stderr"].decode("utf-8", "replace"),
             "truncated": output.truncated,
-            "cpu_ms": cpu_ms,
-            "peak_kb": peak_kb,
+            "cpu_ms": sum(c.usage["cpu_ms"] for c in used),
+            "peak_kb": max((c.usage["peak_kb"] for c in used), default=0),
         },
     )
+
+
+def _test_scope(job: dict) -> tuple[dict, set[str]]:
+    base: dict = {"__name__": "__test__", "__builtins__": builtins}
+    if job.get("preamble"):
+        exec(compile(job["preamble"], "<preamble>", "exec"), base)
+    trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
+    return base, trusted
+
+
+def _run_test(
+    cand: Candidate, go: dict, code: str, base: dict, trusted: set[str]
+) -> tuple[bool, str]:
+    """Run one test's code against ``cand``: (passed, message)."""
+    scope = dict(base)
+    try:
+        for name in cand.start(go):
+            if name not in trusted:
+                scope[name] = _proxy(cand, name)
+        for name, value in cand.values.items():
+            if name not in base:
+                scope[name] = decode(value)
+        exec(compile(code, "<test>", "exec"), scope)
+        passed, message = True, ""
+    except BaseException as exc:
+        passed, message = False, describe(exc)
+    if cand.failure is not None:  # whatever the test code did with the error
+        passed, message = False, cand.failure
+    return passed, message
+
+
+def _run_tests(
+    job: dict,
+    tests: list,
+    spawned: list[tuple[int, int, int]],
+    output: Output,
+    deadline: float,
+    results: int,
+    used: list,
+) -> list[str]:
+    base, trusted = _test_scope(job)
+    go = _go(job)
+    statuses = []
+    for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
+        cand = Candidate(pid, call_w, reply_r, output, deadline)
+        used.append(cand)
+        passed, message = _run_test(cand, go, test["code"], base, trusted)
+        statuses.append("passed" if passed else cand.status)
+        cand.stop()
+        write_frame(results, {"test": index, "passed": passed, "message": message})
+    return statuses
+
+
+def _trace_first_failure(
+    job: dict,
+    tests: list,
+    statuses: list[str],
+    process: tuple[int, int, int],
+    output: Output,
+    deadline: float,
+    results: int,
+) -> None:
+    """Rerun the first failing test the job allows to be traced, tracing its calls.
+
+    Every verdict is already written: this run can only add a trace to one of them.
+    """
+    allowed = {int(i) for i in job.get("trace") or [] if type(i) is int}
+    failing = [i for i, s in enumerate(statuses) if s != "passed" and i in allowed]
+    silent = Output({}, 0)
+    cand = Candidate(*process, silent, min(time.monotonic(), deadline) + TRACE_SECONDS)
+    if not failing:
+        cand.stop()
+        return
+    cand.tracing = True
+    base, trusted = _test_scope(job)
+    _run_test(cand, _go(job), tests[failing[0]]["code"], base, trusted)
+    cand.stop()
+    if cand.trace is not None:
+        kept = clean(cand.trace[1], cand.trace[0])
+        if kept is not None:
+            write_frame(results, {"trace_for": failing[0], "trace": kept})

@@ -9,10 +9,21 @@ candidates can be grouped by their outputs.
 
 from __future__ import annotations
 
+import ast
 import re
 
 from corrigo.agents.extract import assemble_program
-from corrigo.records import Candidate, ExecResult, Limits, Task, TestCase, TestResult, Verdict
+from corrigo.agents.traces import render_trace
+from corrigo.records import (
+    CallOutcome,
+    Candidate,
+    ExecResult,
+    Limits,
+    Task,
+    TestCase,
+    TestResult,
+    Verdict,
+)
 from corrigo.sandbox.base import Sandbox
 
 NO_CODE_FEEDBACK = (
@@ -23,7 +34,7 @@ GENERATED = "generated "
 PROBE = "probe "
 _OUT = "AssertionError: OUT "
 _MAX_LISTED = 8
-_MAX_CHARS = 3000
+_MAX_CHARS = 4000
 _WHERE = re.compile(r" \(line (\d+) of candidate\)$")
 
 
@@ -75,6 +86,8 @@ def feedback_text(result: ExecResult, program: str = "", visible: int | None = N
         )
     for test in failed[:_MAX_LISTED]:
         lines.append(f"- {test.name}: {test.message}{_source_line(program, test.message)}")
+        if test.trace is not None:
+            lines.append(render_trace(test.trace, program))
     if len(failed) > _MAX_LISTED:
         lines.append(f"- … and {len(failed) - _MAX_LISTED} more")
     if result.stdout.strip():
@@ -130,16 +143,21 @@ async def check_candidate(
     *,
     generated: list[TestCase] | None = None,
     hidden: bool = False,
+    trace: bool = False,
 ) -> Verdict:
-    """Run ``candidate`` against the visible (+ generated) or hidden tests; see :func:`judge`."""
+    """Run ``candidate`` against the visible (+ generated) or hidden tests; see :func:`judge`.
+
+    ``trace``: the first failing test's calls are traced into the feedback (visible and
+    generated tests only: a hidden test is never traced, whatever is asked)."""
     tests, counted = planned_tests(task, generated, hidden=hidden)
     if not candidate.extracted:
         return Verdict(passed=False, score=0.0, feedback="" if hidden else NO_CODE_FEEDBACK)
     if not tests:
         return Verdict(passed=False, score=0.0, feedback="")
     program = assemble_program(task, candidate.code)
+    traced = [t.name for t in tests] if trace and not hidden else []
     result = await sandbox.run_tests(
-        program, tests, limits, preamble=task.preamble, entry_point=task.entry_point
+        program, tests, limits, preamble=task.preamble, entry_point=task.entry_point, trace=traced
     )
     return judge(task, candidate, result, counted, hidden=hidden)
 
@@ -150,6 +168,30 @@ def probe_test(index: int, call: str) -> TestCase:
         name=f"{PROBE}{index + 1}: {call}",
         code=f"_out = {call}\nraise AssertionError('OUT ' + repr(_out)[:400])\n",
     )
+
+
+def probe_arguments(call: str) -> str:
+    """``"f(1, [2], k=3)"`` → ``"1, [2], k=3"``: a probe as the batch API's input."""
+    node = ast.parse(call, mode="eval").body
+    if not isinstance(node, ast.Call):
+        raise ValueError(f"not a call: {call}")
+    parts = [ast.unparse(a) for a in node.args]
+    parts += [
+        f"{k.arg}={ast.unparse(k.value)}" if k.arg else f"**{ast.unparse(k.value)}"
+        for k in node.keywords
+    ]
+    return ", ".join(parts)
+
+
+def probe_result(index: int, call: str, outcome: CallOutcome) -> TestResult:
+    """A batch outcome stored as a probe's result (read back by :func:`probe_outputs`)."""
+    if outcome.kind == "value":
+        message = _OUT + outcome.canonical
+    elif outcome.kind == "raised":
+        message = f"{outcome.error}: {outcome.message}"
+    else:
+        message = f"{outcome.kind}: {outcome.message}"
+    return TestResult(name=probe_test(index, call).name, passed=False, message=message[:2000])
 
 
 def probe_outputs(results: list[TestResult]) -> list[str]:

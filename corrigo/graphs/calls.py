@@ -165,7 +165,13 @@ async def run_tests(
             return verdict, Spend()
     started = time.perf_counter()
     verdict = await check_candidate(
-        ctx.sandbox, ctx.task, candidate, ctx.limits, generated=generated or [], hidden=hidden
+        ctx.sandbox,
+        ctx.task,
+        candidate,
+        ctx.limits,
+        generated=generated or [],
+        hidden=hidden,
+        trace=bool(ctx.param("trace", False)) and not hidden,
     )
     seconds = time.perf_counter() - started
     await ctx.log.append(

@@ -32,6 +32,9 @@ COMMON_PARAMS: dict[str, Any] = {
     # the solver's prompts), learn (use, and write one from a corrected failure).
     "lessons": "off",
     "lesson_count": 3,
+    # The first failing visible test's call, traced line by line into the feedback
+    # (corrigo.agents.traces); self_debug turns it on by default.
+    "trace": False,
 }
 
 
@@ -104,7 +107,7 @@ def _check(key: str, value: Any) -> str | None:
         return "must be auto, always or never"
     if key == "lessons" and value not in ("off", "use", "learn"):
         return "must be off, use or learn"
-    if key in ("expected", "fresh") and type(value) is not bool:
+    if key in ("expected", "fresh", "trace") and type(value) is not bool:
         return "must be True or False"
     return None
 

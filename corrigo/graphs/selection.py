@@ -10,12 +10,18 @@ from langgraph.runtime import Runtime
 
 from corrigo.agents.extract import assemble_program
 from corrigo.agents.reviewer import parse_ranking, ranker_messages
-from corrigo.agents.verifier import probe_outputs, probe_test, split_generated, visible_tests
+from corrigo.agents.verifier import (
+    probe_arguments,
+    probe_outputs,
+    probe_result,
+    split_generated,
+    visible_tests,
+)
 from corrigo.graphs.calls import ask, run_tests
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import agreement, best_attempt, first_attempt, rank_key, stop_check
 from corrigo.graphs.state import Attempt, LoopState, Spend
-from corrigo.records import Candidate, Step, Verdict
+from corrigo.records import Candidate, ExecResult, Step, Verdict
 
 Update = dict[str, Any]
 
@@ -35,44 +41,18 @@ def top_attempts(state: LoopState, distinct: bool = True) -> list[Attempt]:
     return list(chosen.values())
 
 
-async def outputs_of(ctx: RunContext, candidate: Candidate, probes: list[str]) -> list[str]:
-    """What the candidate returns on each probe input, as comparable signatures."""
-    key = f"probe:{candidate.key}"
-    recorded = ctx.log.recorded(key, "exec")
-    if recorded is not None and (
-        recorded.candidate is None or recorded.candidate.code != candidate.code
-    ):
-        recorded = None  # a replay that reached different code runs it (or fails)
-    if recorded is not None and recorded.verdict and recorded.verdict.evidence:
-        step = await ctx.log.reuse(recorded)
-        assert step.verdict is not None and step.verdict.evidence is not None
-        return probe_outputs(step.verdict.evidence.tests)
-    tests = [probe_test(i, call) for i, call in enumerate(probes)]
-    result = await ctx.sandbox.run_tests(
-        assemble_program(ctx.task, candidate.code),
-        tests,
-        ctx.limits,
-        preamble=ctx.task.preamble,
-        entry_point=ctx.task.entry_point,
-    )
-    await ctx.log.append(
-        Step(
-            run_id=ctx.run_id,
-            seq=0,
-            round=candidate.round,
-            role="verifier",
-            node="probe",
-            kind="exec",
-            candidate=candidate,
-            verdict=Verdict(passed=False, score=0.0, feedback="", evidence=result),
-            key=key,
-        )
-    )
-    return probe_outputs(result.tests)
+def _recorded_outputs(ctx: RunContext, candidate: Candidate) -> Step | None:
+    recorded = ctx.log.recorded(f"probe:{candidate.key}", "exec")
+    if recorded is None or recorded.candidate is None or recorded.candidate.code != candidate.code:
+        return None  # a replay that reached different code runs it (or fails)
+    if recorded.verdict is None or recorded.verdict.evidence is None:
+        return None
+    return recorded
 
 
 async def agree(state: LoopState, runtime: Runtime[RunContext]) -> Update:
-    """Execution agreement: run the best-scoring candidates on the probe inputs."""
+    """Execution agreement: the best-scoring candidates on the probe inputs, in one batch
+    of the sandbox (each candidate's outputs stored as a ``probe:`` step)."""
     ctx = runtime.context
     probes = state.get("probes") or []
     known = state.get("outputs") or {}
@@ -81,9 +61,47 @@ async def agree(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         return {}
     loop = asyncio.get_running_loop()
     started = loop.time()
-    found = await asyncio.gather(*(outputs_of(ctx, c, probes) for c in todo))
+    found: dict[str, list[str]] = {}
+    fresh = []
+    for candidate in todo:
+        recorded = _recorded_outputs(ctx, candidate)
+        if recorded is None:
+            fresh.append(candidate)
+            continue
+        step = await ctx.log.reuse(recorded)
+        assert step.verdict is not None and step.verdict.evidence is not None
+        found[candidate.key] = probe_outputs(step.verdict.evidence.tests)
+    if fresh:
+        batch = await ctx.sandbox.run_outputs(
+            [assemble_program(ctx.task, c.code) for c in fresh],
+            [probe_arguments(call) for call in probes],
+            ctx.limits,
+            entry_point=ctx.task.entry_point,
+            preamble=ctx.task.preamble,
+            call_seconds=max(0.5, min(2.0, ctx.limits.wall_seconds / len(probes))),
+        )
+        for candidate, row, printed in zip(fresh, batch.outcomes, batch.stdout, strict=True):
+            tests = [
+                probe_result(i, call, o)
+                for i, (call, o) in enumerate(zip(probes, row, strict=True))
+            ]
+            evidence = ExecResult(status="failed", tests=tests, stdout=printed)
+            await ctx.log.append(
+                Step(
+                    run_id=ctx.run_id,
+                    seq=0,
+                    round=candidate.round,
+                    role="verifier",
+                    node="probe",
+                    kind="exec",
+                    candidate=candidate,
+                    verdict=Verdict(passed=False, score=0.0, feedback="", evidence=evidence),
+                    key=f"probe:{candidate.key}",
+                )
+            )
+            found[candidate.key] = probe_outputs(tests)
     spend = Spend(sandbox_seconds=loop.time() - started)
-    return {"outputs": {c.key: out for c, out in zip(todo, found, strict=True)}, "spend": spend}
+    return {"outputs": {c.key: found[c.key] for c in todo}, "spend": spend}
 
 
 def largest_agreement(state: LoopState) -> int:

@@ -35,4 +35,6 @@ def build() -> Graph:
     return graph
 
 
-STRATEGY = Strategy("self_debug", build, roles=("solver", "refiner", "test_designer"), params={})
+STRATEGY = Strategy(
+    "self_debug", build, roles=("solver", "refiner", "test_designer"), params={"trace": True}
+)

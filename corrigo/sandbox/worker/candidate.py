@@ -16,7 +16,14 @@ import signal
 import sys
 import traceback
 
-from .codec import BoundaryError, decode, describe, encode, read_frame, write_frame
+from .codec import (
+    BoundaryError,
+    decode,
+    describe,
+    encode,
+    read_frame,
+    write_frame,
+)
 from .containment import PR_SET_PDEATHSIG, apply_limits, prctl
 from .trace import Tracer, short
 
@@ -28,6 +35,7 @@ def candidate_main(calls: int, replies: int) -> None:
     the arguments of the calls it serves.
     """
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    rehearse()
     frame = read_frame(calls)
     if frame is None:  # T closed the channel: this C is not needed
         os._exit(0)
@@ -104,6 +112,28 @@ def candidate_main(calls: int, replies: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         write_frame(replies, reply)
+
+
+REHEARSAL = (
+    "from typing import List, Tuple, Optional\n"
+    "import math\n"
+    "def f(xs: List[int], k: int = 2) -> Tuple[int, ...]:\n"
+    "    out = [x * k for x in xs if x % 2 == 0]\n"
+    "    return tuple(sorted(set(out)))\n"
+)
+
+
+def rehearse() -> None:
+    """Run a small job of our own while waiting for a real one.
+
+    A forked process copies each memory page it first writes to. Compiling, running,
+    encoding and framing once here, before the job arrives, takes most of those copies
+    off the path between a job's arrival and its verdict. Only our own code runs."""
+    namespace: dict = {"__name__": "__rehearsal__", "__builtins__": builtins}
+    with contextlib.suppress(Exception):
+        exec(compile(REHEARSAL, "<rehearsal>", "exec"), namespace)
+        value = namespace["f"](*decode(json.loads(json.dumps(encode([[1, 2, 3, 4]])))))
+        json.dumps({"value": encode(value), "loaded": sorted(namespace)})
 
 
 def evaluate_inputs(sources: list, preamble: str) -> list[dict]:

@@ -15,6 +15,7 @@ SLOT_UIDS = range(62000, 62256)
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 MS_REC, MS_PRIVATE, MS_BIND, MS_REMOUNT, MS_RDONLY = 16384, 1 << 18, 4096, 32, 1
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MIRROR = "/run/corrigo-python"
 
 
@@ -95,9 +96,11 @@ def isolate(root: bool) -> dict:
     return info
 
 
-def init_loop() -> None:
-    """PID 1 of the job namespace: reap orphans; die with the worker."""
+def init_loop(ready: int) -> None:
+    """PID 1 of the job namespace: mount its /proc, then reap orphans; die with the worker."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    os.write(ready, b".")
     os.closerange(3, 65536)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
@@ -113,8 +116,19 @@ def kill_job(job: dict) -> None:
     """Kill T's process group and, with per-job uids, every process of the job's uid."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(job["pid"], signal.SIGKILL)
-    if job["uid"] is not None:
+    if job["uid"] is not None and not job.get("swept"):
         kill_uid(job["uid"])
+
+
+def sweep_as(uid: int) -> None:
+    """Become ``uid`` and kill every process of it (``setsid`` daemons included).
+
+    ``kill(-1)`` reaches every process this one may signal but itself; a fork racing
+    with it either happened before (its child is killed too) or fails."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    os.kill(-1, signal.SIGKILL)
 
 
 def kill_uid(uid: int) -> None:
@@ -122,10 +136,7 @@ def kill_uid(uid: int) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
+            sweep_as(uid)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)

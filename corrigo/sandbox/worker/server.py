@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 
-from .codec import read_frame, take_frame, write_all, write_frame
+from .codec import FRAME, read_frame, take_frame, write_all, write_frame
 from .containment import (
     CLONE_NEWPID,
     PR_SET_CHILD_SUBREAPER,
@@ -34,6 +34,7 @@ from .containment import (
 from .tester import TRACE_SECONDS, tester_main
 
 SPARE_TESTERS = 2
+INLINE_TESTS = 32 * 1024  # tests up to this size go through T's control pipe
 # Loaded once in the worker, so candidates import them at no cost (and without reading
 # the interpreter's files, which an unprivileged uid may not be allowed to).
 WARM_MODULES = (
@@ -91,6 +92,8 @@ class Worker:
         self.free_uids = list(SLOT_UIDS)
         self.base = ""
         self.spares: list[tuple[int, int, int]] = []
+        self.ended: list[dict] = []  # finished jobs whose cleanup waits for an idle moment
+        self.deaths = -1  # read end of the signal wakeup pipe (see start)
 
     def start(self) -> dict:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -102,9 +105,23 @@ class Worker:
         os.chmod(self.base, 0o711)
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         if self.root and info["network"] and not info["pid"] and libc().unshare(CLONE_NEWPID) == 0:
+            ready_r, ready_w = os.pipe()
             if os.fork() == 0:
-                init_loop()
+                os.close(ready_r)
+                init_loop(ready_w)
+            os.close(ready_w)
+            # init mounts a /proc of the job namespace (testers read their candidates'
+            # peak memory there; candidates see only their own namespace) and says so.
+            select.select([ready_r], [], [], 2.0)
+            os.close(ready_r)
             info["pid"] = True
+        # A process that dies (a job's daemon killed by the sweep, say) wakes the loop, so
+        # it is reaped at once rather than lingering as a zombie until the next job.
+        self.deaths, wake = os.pipe()
+        for fd in (self.deaths, wake):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
         return info
 
     def _fork_tester(self) -> None:
@@ -114,6 +131,8 @@ class Worker:
         pid = os.fork()
         if pid == 0:
             try:
+                signal.set_wakeup_fd(-1)  # the worker's way of hearing of deaths, not T's
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 os.setsid()
                 devnull = os.open(os.devnull, os.O_RDWR)
                 os.dup2(devnull, 1)
@@ -134,21 +153,27 @@ class Worker:
         uid = self.free_uids.pop(0) if self.root and self.free_uids else None
         workdir = tempfile.mkdtemp(prefix="job-", dir=self.base)
         tests_path = os.path.join(self.base, f".tests-{header['id']}")
-        fd = os.open(tests_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            write_all(fd, payload)
-        finally:
-            os.close(fd)
-            payload[:] = bytes(len(payload))  # no test text stays in this process's memory
+        inline = len(payload) <= INLINE_TESTS
+        if not inline:  # too big for the pipe's buffer: T reads it from a file
+            fd = os.open(tests_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                write_all(fd, payload)
+            finally:
+                os.close(fd)
         if uid is not None:
             os.chown(workdir, uid, uid)
         os.chmod(workdir, 0o700)
         if not self.spares:
             self._fork_tester()
         pid, control_w, res_r = self.spares.pop(0)
-        header = dict(header, uid=uid, workdir=workdir, tests_path=tests_path)
+        header = dict(header, uid=uid, workdir=workdir, tests_path=None if inline else tests_path)
+        # T reads the header, forks its candidates, and only then the tests: they wait in
+        # the pipe (kernel memory, never in a candidate's) or in the file until then.
         with contextlib.suppress(OSError):  # a dead spare: its result pipe fails the job
             write_frame(control_w, header)
+            if inline:
+                write_all(control_w, FRAME.pack(len(payload)) + payload)
+        payload[:] = bytes(len(payload))  # no test text stays in this process's memory
         os.close(control_w)
         wall = float(header["limits"].get("wall_seconds", 10.0))
         if header.get("trace"):
@@ -167,9 +192,8 @@ class Worker:
             "timed_out": False,
         }
 
-    def _cleanup(self, fd: int) -> None:
-        job = self.jobs.pop(fd)
-        os.close(fd)
+    def _cleanup(self, job: dict) -> None:
+        """Kill what the job left, free its uid, remove its files (done when idle)."""
         kill_job(job)
         if job["uid"] is not None:
             self.free_uids.append(job["uid"])
@@ -183,6 +207,8 @@ class Worker:
             if record.get("done"):
                 job["done"] = record
                 self.report(job)  # the verdict is final: answer before cleaning up
+            elif record.get("swept"):
+                job["swept"] = True
             elif "trace_for" in record:  # adds a trace to a written result, nothing else
                 written = job["tests"].get(record["trace_for"])
                 if written is not None:
@@ -191,9 +217,14 @@ class Worker:
                 job["tests"][int(record["test"])] = record
 
     def finish(self, fd: int) -> None:
-        """T closed its result pipe: report (if not yet done), then clean the slot up."""
-        self.report(self.jobs[fd])
-        self._cleanup(fd)
+        """T closed its result pipe: report (if not yet done); the slot is cleaned up
+        when the worker is next idle, so the cleanup never delays a waiting job."""
+        job = self.jobs.pop(fd)
+        os.close(fd)
+        self.report(job)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(job["pid"], signal.SIGKILL)  # cheap, and at once
+        self.ended.append(job)
 
     def report(self, job: dict) -> None:
         if job.get("reported"):
@@ -236,14 +267,22 @@ class Worker:
                     kill_job(job)
             waits = [j["deadline"] - now for j in self.jobs.values() if not j["timed_out"]]
             timeout = max(0.0, min(waits)) if waits else 0.5
-            watched = list(self.jobs) + ([0] if stdin_open else [])
+            watched = ([0] if stdin_open else []) + list(self.jobs) + [self.deaths]
             ready, _, _ = select.select(watched, [], [], 0)
+            if not ready and self.ended:
+                self._cleanup(self.ended.pop(0))  # only when idle, like the forks below
+                continue
             if not ready and stdin_open and len(self.spares) < SPARE_TESTERS:
                 self._fork_tester()  # only when idle, so a fork never delays a verdict
                 continue
             if not ready:
                 ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
             for fd in ready:
+                if fd == self.deaths:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(fd, 4096):
+                            pass
+                    continue
                 if fd == 0:
                     header = read_frame(0)
                     if header is None:
@@ -268,6 +307,8 @@ class Worker:
                 else:
                     self.finish(fd)
             self._reap()
+        while self.ended:
+            self._cleanup(self.ended.pop(0))
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _reap(self) -> None:

@@ -190,6 +190,7 @@ class DockerSandbox(Sandbox):
         self.session = secrets.token_hex(4)
         self._workers: list[DockerWorker] = []
         self._busy: list[int] = []
+        self._timelines: list[dict[str, float]] | None = None
         self.isolation: dict[str, Any] = {}
 
     async def start(self) -> None:
@@ -207,6 +208,18 @@ class DockerSandbox(Sandbox):
             raise
         self._workers, self._busy = workers, [0] * len(workers)
         self.isolation = dict(workers[0].isolation)
+        self.timelines = self._timelines
+
+    @property
+    def timelines(self) -> list[dict[str, float]] | None:
+        """Each job's timeline when a list (see ``WorkerSandbox.timelines``)."""
+        return self._timelines
+
+    @timelines.setter
+    def timelines(self, value: list[dict[str, float]] | None) -> None:
+        self._timelines = value
+        for worker in self._workers:
+            worker.timelines = value
 
     async def close(self) -> None:
         workers, self._workers = self._workers, []

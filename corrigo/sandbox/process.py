@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, get_args
@@ -150,6 +151,10 @@ class WorkerSandbox(Sandbox):
         self._start_lock = asyncio.Lock()
         self._stderr_tail = b""
         self.isolation: dict[str, Any] = {}
+        # When a list, each job's timeline is appended to it: monotonic times of sending,
+        # the worker's launch, the tester's steps, the report and its receipt (for
+        # benchmarks/sandbox.py --profile; the clock is shared with containers).
+        self.timelines: list[dict[str, float]] | None = None
 
     def command(self) -> list[str]:
         return [self._python, "-I", "-B", str(WORKER)]
@@ -313,6 +318,7 @@ class WorkerSandbox(Sandbox):
         job_id = self._next_id
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._pending[job_id] = future
+        begun = time.monotonic()
         header = dict(header, id=job_id, n_tests=len(tests), limits=limits.model_dump())
         async with self._write_lock:
             try:
@@ -322,12 +328,15 @@ class WorkerSandbox(Sandbox):
                 self._pending.pop(job_id, None)
                 return {"status": "sandbox_error", "detail": "worker is gone"}
         try:
-            return await asyncio.wait_for(future, timeout=limits.wall_seconds + 15)
+            reply = await asyncio.wait_for(future, timeout=limits.wall_seconds + 15)
         except TimeoutError:
             # The worker stopped answering: replace it rather than trust it again.
             self._pending.pop(job_id, None)
             await self.close()
             return {"status": "sandbox_error", "detail": "the sandbox worker stopped answering"}
+        if self.timelines is not None and isinstance(reply.get("phases"), dict):
+            self.timelines.append(dict(reply["phases"], send=begun, received=time.monotonic()))
+        return reply
 
 
 def _mirrored_python() -> str:

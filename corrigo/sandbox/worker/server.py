@@ -249,6 +249,9 @@ class Worker:
                 "cpu_ms": done.get("cpu_ms", 0.0),
                 "peak_kb": done.get("peak_kb", 0),
                 "wall_ms": (time.monotonic() - job["started"]) * 1000.0,
+                "phases": dict(
+                    done.get("phases") or {}, launch=job["started"], report=time.monotonic()
+                ),
                 "detail": ""
                 if job["done"] or job["timed_out"]
                 else "the tester process ended early",

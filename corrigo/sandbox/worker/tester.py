@@ -106,6 +106,7 @@ class Candidate:
         self.status = "failed"
         self.buffer = bytearray()
         self.dying = 0
+        self.loaded_at = 0.0
         self.tracing = False
         self.trace: tuple[str, object] | None = None  # the last traced call and C's account
 
@@ -187,6 +188,7 @@ class Candidate:
     def loaded(self) -> list[str]:
         """The names C's program defined (raises CandidateFailure if it did not load)."""
         reply = self.recv()
+        self.loaded_at = time.monotonic()
         if "load_error" in reply:
             if "MemoryError" in str(reply["load_error"]):
                 self.status = "resource_exceeded"
@@ -324,6 +326,7 @@ def tester_main(control: int, results: int) -> None:
     if header is None:
         os._exit(0)
     job = json.loads(header)
+    phases = {"tester": time.monotonic()}  # when things happened, for benchmarks/sandbox.py
     deadline = time.monotonic() + float(job["limits"].get("wall_seconds", 10.0))
     mode = job["mode"]
     count = max(1, int(job["n_tests"])) if mode == "tests" else 1
@@ -360,6 +363,7 @@ def tester_main(control: int, results: int) -> None:
         os.unlink(job["tests_path"])
     else:
         tests = json.loads(read_frame(control) or b"[]")
+    phases["tests_read"] = time.monotonic()
     statuses: list[str] = []
     if mode == "exec":
         cand = Candidate(*spawned[0], output, deadline)
@@ -378,8 +382,11 @@ def tester_main(control: int, results: int) -> None:
         statuses.append("passed")
     else:
         statuses = _run_tests(job, tests, spawned, output, deadline, results, used)
+        if used and used[0].loaded_at:
+            phases["loaded"] = used[0].loaded_at
         if tracer is not None:
             _trace_first_failure(job, tests, statuses, tracer, output, deadline, results)
+    phases["ran"] = time.monotonic()
     if mode == "exec":  # the script ended by itself: its output ends at EOF
         end = time.monotonic() + 0.05
         while output.fds and time.monotonic() < end:
@@ -402,6 +409,7 @@ def tester_main(control: int, results: int) -> None:
             "truncated": output.truncated,
             "cpu_ms": sum(c.usage["cpu_ms"] for c in used),
             "peak_kb": max((c.usage["peak_kb"] for c in used), default=0),
+            "phases": dict(phases, done=time.monotonic()),
         },
     )
     _background(0)  # this process: the rest is cleanup, after the verdict

@@ -19,16 +19,19 @@ import time
 
 from .candidate import fork_candidate
 from .codec import (
+    FRAME,
     BoundaryError,
     decode,
     describe,
     encode,
     read_frame,
     take_frame,
+    write_all,
     write_frame,
 )
 from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl, sweep_as
 from .outputs import run_outputs
+from .pipeline import MAX_BYTES, plan_calls
 from .trace import clean, describe_call
 
 
@@ -107,6 +110,7 @@ class Candidate:
         self.buffer = bytearray()
         self.dying = 0
         self.loaded_at = 0.0
+        self.planned: list[bytes] | None = None  # pipelined calls not yet answered
         self.tracing = False
         self.trace: tuple[str, object] | None = None  # the last traced call and C's account
 
@@ -208,14 +212,37 @@ class Candidate:
         if self.tracing:
             payload["trace"] = True
             self.trace = (describe_call(name, args, kwargs), None)
-        try:
-            write_frame(self.calls, payload)
-        except (BrokenPipeError, OSError):
-            raise self._fail(self._death()) from None
+        body = json.dumps(payload).encode("utf-8")
+        if self.planned is not None:  # sent already: its answer is next in line
+            if self.planned[:1] != [body]:
+                self.status = "sandbox_error"
+                raise self._fail("sandbox error: the test's calls did not follow their plan")
+            del self.planned[0]
+        else:
+            try:
+                write_all(self.calls, FRAME.pack(len(body)) + body)
+            except (BrokenPipeError, OSError):
+                raise self._fail(self._death()) from None
         reply = self.recv()
         if self.tracing and self.trace is not None:
             self.trace = (self.trace[0], reply.pop("trace", None))
         return reply
+
+    def pipeline(self, name: str, calls: list) -> bool:
+        """Send the planned calls (see :mod:`.pipeline`) at once; False if not worth it."""
+        bodies = []
+        try:
+            for args, kwargs in calls:
+                payload = {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
+                bodies.append(json.dumps(payload).encode("utf-8"))
+        except (BoundaryError, ValueError, RecursionError):
+            return False
+        if sum(len(b) + FRAME.size for b in bodies) > MAX_BYTES:
+            return False
+        with contextlib.suppress(OSError):  # a dead C fails on its first answer instead
+            write_all(self.calls, b"".join(FRAME.pack(len(b)) + b for b in bodies))
+        self.planned = bodies
+        return True
 
     def value(self, reply: dict) -> object:
         """The returned value as plain data; a malformed one fails the candidate."""
@@ -396,7 +423,7 @@ def tester_main(control: int, results: int) -> None:
     else:  # C flushes before every reply: what it printed is already in the pipes
         output.drain()
     status = "passed" if statuses and all(s == "passed" for s in statuses) else "failed"
-    for worst in ("timeout", "resource_exceeded"):
+    for worst in ("timeout", "resource_exceeded", "sandbox_error"):
         if worst in statuses:
             status = worst
     write_frame(
@@ -469,6 +496,10 @@ def _run_tests(
     for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
         cand = Candidate(pid, call_w, reply_r, output, deadline)
         used.append(cand)
+        entry = str(job.get("entry_point") or "")
+        plan = plan_calls(test["code"], entry) if entry else None
+        if plan:
+            cand.pipeline(entry, plan)
         passed, message = _run_test(cand, None, test["code"], base, trusted)  # go: sent
         statuses.append("passed" if passed else cand.status)
         cand.stop()

@@ -46,6 +46,10 @@ def _constant(node: ast.expr) -> object:
     if not all(isinstance(n, _CONSTANT_NODES) for n in ast.walk(node)):
         raise _NotConstant
     try:
+        return ast.literal_eval(node)  # most arguments: no compiling needed
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        pass
+    try:
         return eval(compile(ast.Expression(node), "<test>", "eval"), {"__builtins__": {}})
     except Exception:
         raise _NotConstant from None

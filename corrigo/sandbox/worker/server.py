@@ -27,13 +27,17 @@ from .containment import (
     init_loop,
     isolate,
     kill_job,
+    kill_uid,
     libc,
     prctl,
+    sweeper_main,
     use_mirror,
 )
+from .resident import POOL, resident_main
 from .tester import TRACE_SECONDS, tester_main
 
-SPARE_TESTERS = 2
+SPARE_TESTERS = 1  # single-use testers: exec and outputs jobs, and the overflow
+RESIDENTS = 2  # resident testers with candidates to spare: test jobs (see resident.py)
 INLINE_TESTS = 32 * 1024  # tests up to this size go through T's control pipe
 # Loaded once in the worker, so candidates import them at no cost (and without reading
 # the interpreter's files, which an unprivileged uid may not be allowed to).
@@ -92,6 +96,8 @@ class Worker:
         self.free_uids = list(SLOT_UIDS)
         self.base = ""
         self.spares: list[tuple[int, int, int]] = []
+        self.residents: dict[int, dict] = {}  # result fd -> resident tester
+        self.sweep_requests = self.sweep_replies = -1  # pipes to the sweeper, as root
         self.ended: list[dict] = []  # finished jobs whose cleanup waits for an idle moment
         self.deaths = -1  # read end of the signal wakeup pipe (see start)
 
@@ -115,6 +121,8 @@ class Worker:
             select.select([ready_r], [], [], 2.0)
             os.close(ready_r)
             info["pid"] = True
+        if self.root:
+            self._fork_sweeper()
         # A process that dies (a job's daemon killed by the sweep, say) wakes the loop, so
         # it is reaped at once rather than lingering as a zombie until the next job.
         self.deaths, wake = os.pipe()
@@ -123,6 +131,29 @@ class Worker:
         signal.set_wakeup_fd(wake)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         return info
+
+    def _fork_sweeper(self) -> None:
+        """The process that clears finished jobs' uids (see ``sweeper_main``)."""
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        if os.fork() == 0:
+            try:
+                os.close(req_w)
+                os.close(rep_r)
+                sweeper_main(req_r, rep_w)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(rep_w)
+        self.sweep_requests, self.sweep_replies = req_w, rep_r
+
+    def _sweep(self, uid: int) -> None:
+        """Clear ``uid`` without waiting: the sweeper frees it when done (see serve)."""
+        try:
+            os.write(self.sweep_requests, uid.to_bytes(4, "big"))
+        except OSError:  # no sweeper (it died): do it here
+            kill_uid(uid)
+            self.free_uids.append(uid)
 
     def _fork_tester(self) -> None:
         """A spare T (with its spare C), forked before it is needed and before any test."""
@@ -148,6 +179,52 @@ class Worker:
         os.close(res_w)
         self.spares.append((pid, control_w, res_r))
 
+    def _fork_resident(self) -> None:
+        """A resident T, which forks its pool of candidates before it reads any test."""
+        control_r, control_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 1)
+                os.dup2(control_r, 0)
+                os.dup2(res_w, 3)
+                os.closerange(4, 65536)
+                resident_main(0, 3)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(0)
+        os.close(control_r)
+        os.close(res_w)
+        self.residents[res_r] = {
+            "pid": pid,
+            "control_w": control_w,
+            "pool": POOL,
+            "job": None,
+            "buffer": bytearray(),
+        }
+
+    def resident_count(self) -> int:
+        """Resident testers to keep: none without root, where every process shares one
+        uid and an idle pooled candidate would be open to the running ones."""
+        return RESIDENTS if self.root else 0
+
+    def _resident_for(self, header: dict) -> int | None:
+        """The result fd of an idle resident with candidates enough for this job."""
+        if header.get("mode") != "tests":
+            return None
+        need = max(1, int(header.get("n_tests", 1))) + (1 if header.get("trace") else 0)
+        for fd, resident in self.residents.items():
+            if resident["job"] is None and resident["pool"] >= need:
+                resident["pool"] -= need
+                return fd
+        return None
+
     def launch(self, header: dict, payload: bytearray) -> None:
         started = time.monotonic()
         uid = self.free_uids.pop(0) if self.root and self.free_uids else None
@@ -163,9 +240,14 @@ class Worker:
         if uid is not None:
             os.chown(workdir, uid, uid)
         os.chmod(workdir, 0o700)
-        if not self.spares:
-            self._fork_tester()
-        pid, control_w, res_r = self.spares.pop(0)
+        resident_fd = self._resident_for(header)
+        if resident_fd is not None:
+            resident = self.residents[resident_fd]
+            pid, control_w, res_r = resident["pid"], resident["control_w"], resident_fd
+        else:
+            if not self.spares:
+                self._fork_tester()
+            pid, control_w, res_r = self.spares.pop(0)
         header = dict(header, uid=uid, workdir=workdir, tests_path=None if inline else tests_path)
         # T reads the header, forks its candidates, and only then the tests: they wait in
         # the pipe (kernel memory, never in a candidate's) or in the file until then.
@@ -174,11 +256,12 @@ class Worker:
             if inline:
                 write_all(control_w, FRAME.pack(len(payload)) + payload)
         payload[:] = bytes(len(payload))  # no test text stays in this process's memory
-        os.close(control_w)
+        if resident_fd is None:
+            os.close(control_w)
         wall = float(header["limits"].get("wall_seconds", 10.0))
         if header.get("trace"):
             wall += TRACE_SECONDS  # the traced rerun comes after the tests' own time
-        self.jobs[res_r] = {
+        job = {
             "id": header["id"],
             "pid": pid,
             "uid": uid,
@@ -190,13 +273,22 @@ class Worker:
             "started": started,
             "deadline": started + wall + 0.5,
             "timed_out": False,
+            "resident": resident_fd is not None,
         }
+        if resident_fd is not None:
+            self.residents[resident_fd]["job"] = job
+        else:
+            self.jobs[res_r] = job
 
     def _cleanup(self, job: dict) -> None:
         """Kill what the job left, free its uid, remove its files (done when idle)."""
-        kill_job(job)
-        if job["uid"] is not None:
-            self.free_uids.append(job["uid"])
+        if job["resident"] and not job["timed_out"]:  # the tester lives on: sweep the uid
+            if job["uid"] is not None:
+                self._sweep(job["uid"])  # freed when the sweeper says so
+        else:
+            kill_job(job)
+            if job["uid"] is not None:
+                self.free_uids.append(job["uid"])
         shutil.rmtree(job["workdir"], ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(job["tests_path"])
@@ -209,12 +301,38 @@ class Worker:
                 self.report(job)  # the verdict is final: answer before cleaning up
             elif record.get("swept"):
                 job["swept"] = True
+            elif "pool" in record:  # a resident tester's "ready", read with its first job
+                continue
             elif "trace_for" in record:  # adds a trace to a written result, nothing else
                 written = job["tests"].get(record["trace_for"])
                 if written is not None:
                     written["trace"] = record.get("trace")
             else:
                 job["tests"][int(record["test"])] = record
+
+    def _resident_read(self, fd: int) -> None:
+        """Frames from a resident tester; at its end (pool used up, or killed), its job."""
+        resident = self.residents[fd]
+        chunk = os.read(fd, 1 << 20)
+        job = resident["job"]
+        if chunk and job is not None:
+            job["buffer"] += chunk
+            self._parse(job)
+            if job["done"] is not None:
+                resident["job"] = None
+                self.ended.append(job)
+            return
+        if chunk:
+            return  # nothing is expected between jobs
+        del self.residents[fd]
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(resident["control_w"])
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(resident["pid"], signal.SIGKILL)
+        if job is not None:
+            self.report(job)
+            self.ended.append(job)
 
     def finish(self, fd: int) -> None:
         """T closed its result pipe: report (if not yet done); the slot is cleaned up
@@ -260,17 +378,31 @@ class Worker:
 
     def serve(self) -> None:
         info = self.start()
+        for _ in range(self.resident_count()):  # ready before the first job, not beside it
+            self._fork_resident()
+        for fd in list(self.residents):  # each says when its pool of candidates is up
+            if select.select([fd], [], [], 5.0)[0]:
+                self._resident_read(fd)
+        for _ in range(SPARE_TESTERS):
+            self._fork_tester()
         write_frame(1, {"op": "ready", "pid": os.getpid(), "isolation": info})
         stdin_open = True
-        while stdin_open or self.jobs:
+        while stdin_open or self.jobs or self._resident_jobs():
             now = time.monotonic()
-            for job in list(self.jobs.values()):
+            active = [*self.jobs.values(), *self._resident_jobs()]
+            for job in active:
                 if now >= job["deadline"] and not job["timed_out"]:
                     job["timed_out"] = True
-                    kill_job(job)
-            waits = [j["deadline"] - now for j in self.jobs.values() if not j["timed_out"]]
+                    kill_job(job)  # a resident's tester too: its end reports the job
+            waits = [j["deadline"] - now for j in active if not j["timed_out"]]
             timeout = max(0.0, min(waits)) if waits else 0.5
-            watched = ([0] if stdin_open else []) + list(self.jobs) + [self.deaths]
+            watched = [
+                *([0] if stdin_open else []),
+                *self.jobs,
+                *self.residents,
+                self.deaths,
+                *([self.sweep_replies] if self.sweep_replies >= 0 else []),
+            ]
             ready, _, _ = select.select(watched, [], [], 0)
             if not ready and self.ended:
                 self._cleanup(self.ended.pop(0))  # only when idle, like the forks below
@@ -278,9 +410,21 @@ class Worker:
             if not ready and stdin_open and len(self.spares) < SPARE_TESTERS:
                 self._fork_tester()  # only when idle, so a fork never delays a verdict
                 continue
+            fresh = [r for r in self.residents.values() if r["pool"] > POOL // 4]
+            if not ready and stdin_open and len(fresh) < self.resident_count():
+                self._fork_resident()
+                continue
             if not ready:
                 ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
             for fd in ready:
+                if fd == self.sweep_replies:
+                    data = os.read(fd, 4096)
+                    if not data:  # the sweeper is gone: sweeps happen here from now on
+                        os.close(fd)
+                        self.sweep_replies = -1
+                    for i in range(0, len(data) - 3, 4):
+                        self.free_uids.append(int.from_bytes(data[i : i + 4], "big"))
+                    continue
                 if fd == self.deaths:
                     with contextlib.suppress(BlockingIOError):
                         while os.read(fd, 4096):
@@ -294,6 +438,9 @@ class Worker:
                             os.close(control_w)
                             os.close(res_r)
                         self.spares.clear()
+                        for resident in self.residents.values():
+                            with contextlib.suppress(OSError):
+                                os.close(resident["control_w"])
                         for job in self.jobs.values():
                             job["timed_out"] = True
                             kill_job(job)
@@ -302,6 +449,9 @@ class Worker:
                     self.launch(
                         json.loads(header), payload if payload is not None else bytearray(b"[]")
                     )
+                    continue
+                if fd in self.residents:
+                    self._resident_read(fd)
                     continue
                 chunk = os.read(fd, 1 << 20)
                 if chunk:
@@ -313,6 +463,9 @@ class Worker:
         while self.ended:
             self._cleanup(self.ended.pop(0))
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def _resident_jobs(self) -> list[dict]:
+        return [r["job"] for r in self.residents.values() if r["job"] is not None]
 
     def _reap(self) -> None:
         while True:

@@ -98,6 +98,9 @@ def _measure(pid: int) -> dict | None:
     return {"cpu_ms": cpu * 1000.0, "peak_kb": resident}
 
 
+KILLED: set[int] = set()  # candidates stopped by this tester, not yet collected
+
+
 class Candidate:
     def __init__(self, pid: int, calls: int, replies: int, output: Output, deadline: float) -> None:
         self.pid, self.calls, self.replies = pid, calls, replies
@@ -270,7 +273,8 @@ class Candidate:
         raise error
 
     def stop(self) -> dict:
-        """Kill C without waiting for it to die (see :meth:`reap`); its usage so far."""
+        """Kill C without waiting for it to die (its parent collects it later); its usage
+        so far."""
         if self.pid:
             measured = _measure(self.pid)
             _background(self.pid)
@@ -279,19 +283,11 @@ class Candidate:
             if measured is not None:
                 self.usage = measured
             self.dying, self.pid = self.pid, 0
+            KILLED.add(self.dying)
         for fd in (self.calls, self.replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
         return self.usage
-
-    def reap(self) -> None:
-        """Collect a C killed by :meth:`stop` (quick: SIGKILL cannot be ignored)."""
-        if getattr(self, "dying", 0):
-            with contextlib.suppress(ChildProcessError):
-                _, _, rusage = os.wait4(self.dying, 0)
-                if self.usage["cpu_ms"] == 0.0:
-                    self.usage = _usage(rusage)
-            self.dying = 0
 
 
 def _proxy(candidate: Candidate, name: str):
@@ -422,6 +418,19 @@ def tester_main(control: int, results: int) -> None:
                 output.pump(fd)
     else:  # C flushes before every reply: what it printed is already in the pipes
         output.drain()
+    write_done(results, statuses, output, used, phases)
+    _background(0)  # this process: the rest is cleanup, after the verdict
+    if job.get("uid") is not None:
+        # The verdict is out; now T itself clears the job's uid (every candidate process
+        # and any daemon they left), which spares the worker a fork per job.
+        sweep_as(job["uid"])
+        write_frame(results, {"swept": True})
+
+
+def write_done(
+    results: int, statuses: list[str], output: Output, used: list[Candidate], phases: dict
+) -> None:
+    """The job's final frame: its status, output and usage (the worker reports on it)."""
     status = "passed" if statuses and all(s == "passed" for s in statuses) else "failed"
     for worst in ("timeout", "resource_exceeded", "sandbox_error"):
         if worst in statuses:
@@ -439,12 +448,6 @@ def tester_main(control: int, results: int) -> None:
             "phases": dict(phases, done=time.monotonic()),
         },
     )
-    _background(0)  # this process: the rest is cleanup, after the verdict
-    if job.get("uid") is not None:
-        # The verdict is out; now T itself clears the job's uid (every candidate process
-        # and any daemon they left), which spares the worker a fork per job.
-        sweep_as(job["uid"])
-        write_frame(results, {"swept": True})
 
 
 def _test_scope(job: dict) -> tuple[dict, set[str]]:
@@ -490,7 +493,11 @@ def _run_tests(
     deadline: float,
     results: int,
     used: list,
+    go_sent: bool = True,
 ) -> list[str]:
+    """Each test against its own C. ``go_sent``: whether each C already has its 'go';
+    if not, it is sent together with the test's planned calls, just before T waits for
+    the answers (a wake-up whose waker sleeps at once is the cheap kind)."""
     base, trusted = _test_scope(job)
     statuses = []
     for index, (test, (pid, call_w, reply_r)) in enumerate(zip(tests, spawned, strict=False)):
@@ -498,6 +505,8 @@ def _run_tests(
         used.append(cand)
         entry = str(job.get("entry_point") or "")
         plan = plan_calls(test["code"], entry) if entry else None
+        if not go_sent:
+            _send_go((pid, call_w, reply_r), _go(job))
         if plan:
             cand.pipeline(entry, plan)
         passed, message = _run_test(cand, None, test["code"], base, trusted)  # go: sent

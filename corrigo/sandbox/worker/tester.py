@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -98,6 +99,10 @@ def _measure(pid: int) -> dict | None:
     return {"cpu_ms": cpu * 1000.0, "peak_kb": resident}
 
 
+# A resident tester sees the same tests again and again (every candidate of a task, every
+# round): their compiled code and call plans are kept (trusted text, immutable results).
+_compiled = functools.lru_cache(maxsize=256)(lambda code, name: compile(code, name, "exec"))
+_planned = functools.lru_cache(maxsize=256)(plan_calls)
 KILLED: set[int] = set()  # candidates stopped by this tester, not yet collected
 
 
@@ -453,7 +458,7 @@ def write_done(
 def _test_scope(job: dict) -> tuple[dict, set[str]]:
     base: dict = {"__name__": "__test__", "__builtins__": builtins}
     if job.get("preamble"):
-        exec(compile(job["preamble"], "<preamble>", "exec"), base)
+        exec(_compiled(job["preamble"], "<preamble>"), base)
     trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
     return base, trusted
 
@@ -476,7 +481,7 @@ def _run_test(
         for name, value in cand.values.items():
             if name not in base:
                 scope[name] = decode(value)
-        exec(compile(code, "<test>", "exec"), scope)
+        exec(_compiled(code, "<test>"), scope)
         passed, message = True, ""
     except BaseException as exc:
         passed, message = False, describe(exc)
@@ -504,7 +509,7 @@ def _run_tests(
         cand = Candidate(pid, call_w, reply_r, output, deadline)
         used.append(cand)
         entry = str(job.get("entry_point") or "")
-        plan = plan_calls(test["code"], entry) if entry else None
+        plan = _planned(test["code"], entry) if entry else None
         if not go_sent:
             _send_go((pid, call_w, reply_r), _go(job))
         if plan:

@@ -140,7 +140,7 @@ class CallOutcome(Record):
     Python), ``canonical`` a stable text form for comparing: equal canonical forms mean
     equal values of equal types, whatever the order of a set's or dict's items. An
     exception's canonical form is ``!TypeName``; a timeout, resource or crash status is
-    ``!timeout`` and so on. Values too large to keep are compared by digest
+    ``!timeout!`` and so on (the closing ``!`` keeps an exception named ``timeout`` apart). Values too large to keep are compared by digest
     (``canonical`` starts with ``sha256:``, ``value`` is None).
     """
 

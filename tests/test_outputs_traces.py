@@ -79,9 +79,9 @@ def test_probe_arguments_and_stored_probe_results() -> None:
         probe_result(
             1, "f(2)", CallOutcome(kind="raised", canonical="!KeyError", error="KeyError")
         ),
-        probe_result(2, "f(3)", CallOutcome(kind="timeout", canonical="!timeout")),
+        probe_result(2, "f(3)", CallOutcome(kind="timeout", canonical="!timeout!")),
     ]
-    assert probe_outputs(stored) == ["{1, 2}", "!KeyError", "!timeout"]
+    assert probe_outputs(stored) == ["{1, 2}", "!KeyError", "!timeout!"]
 
 
 def test_trace_renders_calls_lines_and_variables() -> None:

@@ -184,14 +184,10 @@ def probe_arguments(call: str) -> str:
 
 
 def probe_result(index: int, call: str, outcome: CallOutcome) -> TestResult:
-    """A batch outcome stored as a probe's result (read back by :func:`probe_outputs`)."""
-    if outcome.kind == "value":
-        message = _OUT + outcome.canonical
-    elif outcome.kind == "raised":
-        message = f"{outcome.error}: {outcome.message}"
-    else:
-        message = f"{outcome.kind}: {outcome.message}"
-    return TestResult(name=probe_test(index, call).name, passed=False, message=message[:2000])
+    """A batch outcome stored as a probe's result (read back by :func:`probe_outputs`):
+    its canonical form, whatever its kind, so stored and fresh outputs compare alike."""
+    message = _OUT + outcome.canonical  # digests and "!Error" forms included
+    return TestResult(name=probe_test(index, call).name, passed=False, message=message)
 
 
 def probe_outputs(results: list[TestResult]) -> list[str]:

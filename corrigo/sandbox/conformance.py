@@ -463,6 +463,65 @@ FORGERIES: dict[str, str] = {
 }
 
 
+MEMORY_SCAN = (
+    "import ctypes, re\n"
+    "def add(a, b):\n"
+    "    found = set()\n"
+    "    with open('/proc/self/maps') as maps:\n"
+    "        regions = [line.split() for line in maps]\n"
+    "    for region in regions:\n"
+    "        name = region[5] if len(region) > 5 else ''\n"
+    "        if not region[1].startswith('r') or name.startswith('[v') or name.startswith('/'):\n"
+    "            continue\n"
+    "        lo, hi = (int(x, 16) for x in region[0].split('-'))\n"
+    "        if hi - lo > 256 * 2 ** 20:\n"
+    "            continue\n"
+    "        data = ctypes.string_at(lo, hi - lo)\n"
+    "        found.update(m.decode() for m in re.findall(rb'HID' rb'DEN-[0-9a-f]{16}-END', data))\n"
+    "    print(sorted(found))\n"
+    "    return sorted(found)\n"
+    "add(0, 0) if __name__ == '__main__' else None\n"
+)
+
+
+async def check_no_earlier_test_text_in_memory(box: Sandbox) -> None:
+    """A hidden test's text and its failure message never reach a later candidate's
+    memory (testers and candidates come from processes that never held them)."""
+    secret = f"HIDDEN-{secrets.token_hex(8)}-END"
+    hidden = f"expected = {secret!r}\nassert add(2, 2) == 4, {secret!r}"
+    failed = await box.run_tests(WRONG_ADD, _tests(hidden), FAST)
+    assert secret in failed.tests[0].message  # the worker did read it
+    for _ in range(3):  # spare testers and candidates are forked after that
+        rows = await box.run_outputs([MEMORY_SCAN], ["0, 0"], FAST, entry_point="add")
+        assert rows.outcomes[0][0].kind == "value", rows.outcomes[0][0]
+        assert secret not in rows.outcomes[0][0].canonical
+        scanned = await box.exec(MEMORY_SCAN, limits=FAST)
+        assert scanned.status == "passed", scanned
+        assert secret not in scanned.stdout
+        tested = await box.run_tests(MEMORY_SCAN, _tests("assert add(0, 0) == 1"), FAST)
+        assert secret not in tested.tests[0].message + tested.stdout
+
+
+async def check_forged_by_shadowing_builtins(box: Sandbox) -> None:
+    """A candidate's own ``abs``, ``len`` or ``all`` must not stand in for the builtins
+    the test uses to judge it."""
+    program = (
+        "def abs(x):\n    return 0\n"
+        "def len(x):\n    return 1\n"
+        "def all(x):\n    return True\n"
+        "sorted = None\n"
+        "def add(a, b):\n    return a - b\n"
+    )
+    for test in (
+        "assert abs(add(2, 2) - 4) < 1e-9",
+        "assert len([add(1, 1)]) == 1 and add(2, 2) == 4",
+        "assert all([add(2, 2) == 4])",
+        "for a in (1, 2):\n    assert abs(add(a, a) - 2 * a) < 1e-9",
+    ):
+        await _must_fail(box, program, test)
+    await _still_works(box)
+
+
 def _forgery_check(name: str, program: str) -> Check:
     async def check(box: Sandbox) -> None:
         await _must_fail(box, program)
@@ -493,6 +552,8 @@ CHECKS: list[Check] = [
     check_killing_the_parent,
     check_fresh_state_between_runs,
     *(_forgery_check(name, program) for name, program in FORGERIES.items()),
+    check_forged_by_shadowing_builtins,
+    check_no_earlier_test_text_in_memory,
     *conformance_batch.CHECKS,
 ]
 

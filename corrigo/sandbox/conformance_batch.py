@@ -77,6 +77,10 @@ HOSTILE_ROWS = {
         "class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
         "def add(a, b):\n    return Yes() if a == 2 else a + b\n"
     ),
+    "poses_as_status": (
+        "class timeout(Exception):\n    pass\n"
+        "def add(a, b):\n    if a == 2:\n        raise timeout('x')\n    return a + b\n"
+    ),
     "forge_frames": (
         "import json, os, struct\n"
         "def _forge():\n"
@@ -115,6 +119,9 @@ async def check_batch_hostile_rows_cost_only_their_own(box: Sandbox) -> None:
         "3",
         "7",
     ]
+    posed = by_name["poses_as_status"][1]  # its own exception named like a status
+    assert (posed.kind, posed.canonical) == ("raised", "!timeout")
+    assert by_name["hang_on_one"][1].canonical == "!timeout!" != posed.canonical
     forged = by_name["forge_frames"]
     assert forged[0].canonical == "3"
     assert all("FORGED" not in o.canonical for row in rows for o in row)

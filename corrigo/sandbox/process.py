@@ -109,10 +109,10 @@ def to_outcomes(reply: dict, count: int) -> tuple[list[CallOutcome], float, floa
     reported = {int(t["test"]): t for t in reply.get("tests", []) if isinstance(t, dict)}
     status = reply.get("status")
     if status == "timeout":
-        lost = CallOutcome(kind="timeout", canonical="!timeout", message="the row's time ran out")
+        lost = CallOutcome(kind="timeout", canonical="!timeout!", message="the row's time ran out")
     else:
         detail = str(reply.get("detail") or "no result reported")
-        lost = CallOutcome(kind="crashed", canonical="!crashed", message=detail)
+        lost = CallOutcome(kind="crashed", canonical="!crashed!", message=detail)
     row = []
     for index in range(count):
         record = reported.get(index)

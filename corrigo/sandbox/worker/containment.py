@@ -112,12 +112,10 @@ def init_loop(ready: int) -> None:
             continue
 
 
-def kill_job(job: dict) -> None:
-    """Kill T's process group and, with per-job uids, every process of the job's uid."""
+def kill_tester(pid: int) -> None:
+    """Kill a tester's process group: the tester and the candidates it forked."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(job["pid"], signal.SIGKILL)
-    if job["uid"] is not None and not job.get("swept"):
-        kill_uid(job["uid"])
+        os.killpg(pid, signal.SIGKILL)
 
 
 def sweep_as(uid: int) -> None:
@@ -128,6 +126,7 @@ def sweep_as(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+    prctl(PR_SET_DUMPABLE, 0)  # a uid change resets it to the system's suid_dumpable
     os.kill(-1, signal.SIGKILL)
 
 

@@ -20,7 +20,8 @@ Spawn = Callable[[], object]
 
 
 def _status(kind: str, message: str) -> dict:
-    return {"kind": kind, "canonical": "!" + kind, "message": message[:2000]}
+    # "!timeout!": no exception's name can end in "!", so no raise can pose as a status
+    return {"kind": kind, "canonical": f"!{kind}!", "message": message[:2000]}
 
 
 def _arguments(record: object) -> tuple[tuple, dict] | str:

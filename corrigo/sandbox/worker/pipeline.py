@@ -17,6 +17,8 @@ a candidate process that is discarded with it.
 from __future__ import annotations
 
 import ast
+import operator
+from typing import Any
 
 MAX_CALLS = 64
 MAX_BYTES = 32 * 1024  # the planned requests must fit a pipe's buffer with room to spare
@@ -33,24 +35,67 @@ class _NotConstant(Exception):
     pass
 
 
-_CONSTANT_NODES = (
-    ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp,
-    ast.Load, ast.operator, ast.unaryop,
-)  # fmt: skip
+_BINARY: dict[type, Any] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_, ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+}  # fmt: skip
+_UNARY: dict[type, Any] = {
+    ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
+}  # fmt: skip
+_BIG = 1_000_000  # items or bits: beyond this an argument is not built ahead of need
+
+
+def _value(node: ast.AST) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_value(e) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [_value(e) for e in node.elts]
+    if isinstance(node, ast.Set):
+        return {_value(e) for e in node.elts}
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_value(k): _value(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_value(node.operand))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _value(node.left), _value(node.right)
+        _check_size(node.op, left, right)
+        return _BINARY[type(node.op)](left, right)
+    raise _NotConstant
+
+
+def _check_size(op: ast.operator, left: object, right: object) -> None:
+    for seq, n in ((left, right), (right, left)):
+        if (
+            isinstance(op, ast.Mult)
+            and isinstance(seq, str | bytes | list | tuple)
+            and type(n) is int
+            and len(seq) * n > _BIG
+        ):
+            raise _NotConstant
+    if (
+        isinstance(op, ast.Pow)
+        and type(left) is int
+        and type(right) is int
+        and (right > _BIG or left.bit_length() * right > _BIG)
+    ):
+        raise _NotConstant
+    if isinstance(op, ast.LShift) and type(right) is int and right > _BIG:
+        raise _NotConstant
 
 
 def _constant(node: ast.expr) -> object:
     """The value of an argument built from literals and operators only (``5 * 17``,
     ``'ab' + 'c'``): no names, calls or attributes, so it means the same wherever it is
-    evaluated. The test evaluates it again when it runs, in this same process."""
-    if not all(isinstance(n, _CONSTANT_NODES) for n in ast.walk(node)):
-        raise _NotConstant
+    evaluated (the test evaluates it again when it runs, in this same process), and
+    nothing too large to build before the test asks for it."""
     try:
-        return ast.literal_eval(node)  # most arguments: no compiling needed
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        pass
-    try:
-        return eval(compile(ast.Expression(node), "<test>", "eval"), {"__builtins__": {}})
+        return _value(node)
+    except _NotConstant:
+        raise
     except Exception:
         raise _NotConstant from None
 
@@ -59,6 +104,10 @@ def _calls_in(node: ast.AST, target: str, out: list[Call]) -> bool:
     """Append ``target``'s calls in ``node`` in evaluation order; False if unplannable."""
     if isinstance(node, ast.BoolOp | ast.IfExp | ast.Lambda | ast.NamedExpr):
         return False  # short-circuits and new scopes make the order depend on values
+    if isinstance(node, ast.Compare) and len(node.ops) > 1 and _has_call(node):
+        return False  # a chained comparison stops at its first false link
+    if isinstance(node, ast.Dict) and _has_call(node):
+        return False  # a dict display runs key, value, key, value: not the field order
     if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
         return False
     if isinstance(node, ast.Call):
@@ -76,6 +125,10 @@ def _calls_in(node: ast.AST, target: str, out: list[Call]) -> bool:
         if not (isinstance(func, ast.Name) and func.id in PURE):
             return False
     return all(_calls_in(child, target, out) for child in ast.iter_child_nodes(node))
+
+
+def _has_call(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) for n in ast.walk(node))
 
 
 def _asserts(body: list[ast.stmt], target: str, out: list[Call]) -> bool:

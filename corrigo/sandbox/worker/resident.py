@@ -28,6 +28,7 @@ from .tester import (
     Output,
     _run_tests,
     _trace_first_failure,
+    read_tests,
     rehearse,
     write_done,
 )
@@ -69,12 +70,7 @@ def resident_main(control: int, results: int, size: int = POOL) -> None:
         count = max(1, int(job["n_tests"]))
         need = count + (1 if job.get("trace") else 0)
         mine, pool = pool[:need], pool[need:]
-        if job.get("tests_path"):
-            with open(job["tests_path"], "rb") as fh:
-                tests = json.loads(fh.read())
-            os.unlink(job["tests_path"])
-        else:
-            tests = json.loads(read_frame(control) or b"[]")
+        tests = read_tests(job, control)
         phases["tests_read"] = time.monotonic()
         streams: dict[int, str] = {}
         for _, out_r, err_r in mine[:count]:  # a traced rerun's prints are not kept

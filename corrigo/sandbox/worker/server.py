@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import tempfile
 import time
 import traceback
@@ -26,7 +27,7 @@ from .containment import (
     SLOT_UIDS,
     init_loop,
     isolate,
-    kill_job,
+    kill_tester,
     kill_uid,
     libc,
     prctl,
@@ -98,6 +99,8 @@ class Worker:
         self.spares: list[tuple[int, int, int]] = []
         self.residents: dict[int, dict] = {}  # result fd -> resident tester
         self.sweep_requests = self.sweep_replies = -1  # pipes to the sweeper, as root
+        self.sweeping: set[int] = set()  # uids sent to the sweeper, not yet cleared
+        self.zygote: socket.socket  # to the process that forks testers (see start)
         self.ended: list[dict] = []  # finished jobs whose cleanup waits for an idle moment
         self.deaths = -1  # read end of the signal wakeup pipe (see start)
 
@@ -123,6 +126,13 @@ class Worker:
             info["pid"] = True
         if self.root:
             self._fork_sweeper()
+        # Testers come from a zygote forked now, before this process has seen any test or
+        # result: whatever of them stays in this process's memory, no candidate inherits.
+        self.zygote, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.fork() == 0:
+            self.zygote.close()
+            zygote_main(theirs)
+        theirs.close()
         # A process that dies (a job's daemon killed by the sweep, say) wakes the loop, so
         # it is reaped at once rather than lingering as a zombie until the next job.
         self.deaths, wake = os.pipe()
@@ -138,9 +148,10 @@ class Worker:
         rep_r, rep_w = os.pipe()
         if os.fork() == 0:
             try:
-                os.close(req_w)
-                os.close(rep_r)
-                sweeper_main(req_r, rep_w)
+                os.dup2(req_r, 3)
+                os.dup2(rep_w, 4)
+                _keep_only(3, 4)
+                sweeper_main(3, 4)
             finally:
                 os._exit(0)
         os.close(req_r)
@@ -148,59 +159,46 @@ class Worker:
         self.sweep_requests, self.sweep_replies = req_w, rep_r
 
     def _sweep(self, uid: int) -> None:
-        """Clear ``uid`` without waiting: the sweeper frees it when done (see serve)."""
+        """Clear ``uid`` without waiting: it is free again once the sweeper says so."""
         try:
             os.write(self.sweep_requests, uid.to_bytes(4, "big"))
+            self.sweeping.add(uid)
         except OSError:  # no sweeper (it died): do it here
             kill_uid(uid)
             self.free_uids.append(uid)
 
+    def _swept(self, data: bytes) -> None:
+        """The sweeper's replies; on its end, every pending sweep is done here."""
+        if not data:
+            os.close(self.sweep_replies)
+            self.sweep_replies = -1
+            with contextlib.suppress(OSError):
+                os.close(self.sweep_requests)
+            self.sweep_requests = -1
+            for uid in sorted(self.sweeping):
+                kill_uid(uid)
+            data = b"".join(uid.to_bytes(4, "big") for uid in sorted(self.sweeping))
+        for i in range(0, len(data) - 3, 4):
+            uid = int.from_bytes(data[i : i + 4], "big")
+            self.sweeping.discard(uid)
+            self.free_uids.append(uid)
+
+    def _fork(self, kind: bytes) -> tuple[int, int, int]:
+        """A tester from the zygote (``b"t"`` single-use, ``b"r"`` resident):
+        (pid, control fd, results fd)."""
+        self.zygote.sendall(kind)
+        message, fds, _, _ = socket.recv_fds(self.zygote, 16, 2)
+        if len(message) != 4 or len(fds) != 2:
+            raise RuntimeError("the zygote failed")
+        return int.from_bytes(message, "big"), fds[0], fds[1]
+
     def _fork_tester(self) -> None:
         """A spare T (with its spare C), forked before it is needed and before any test."""
-        control_r, control_w = os.pipe()
-        res_r, res_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.set_wakeup_fd(-1)  # the worker's way of hearing of deaths, not T's
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.setsid()
-                devnull = os.open(os.devnull, os.O_RDWR)
-                os.dup2(devnull, 1)
-                os.dup2(control_r, 0)
-                os.dup2(res_w, 3)
-                os.closerange(4, 65536)
-                tester_main(0, 3)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(0)
-        os.close(control_r)
-        os.close(res_w)
-        self.spares.append((pid, control_w, res_r))
+        self.spares.append(self._fork(b"t"))
 
     def _fork_resident(self) -> None:
         """A resident T, which forks its pool of candidates before it reads any test."""
-        control_r, control_w = os.pipe()
-        res_r, res_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.setsid()
-                devnull = os.open(os.devnull, os.O_RDWR)
-                os.dup2(devnull, 1)
-                os.dup2(control_r, 0)
-                os.dup2(res_w, 3)
-                os.closerange(4, 65536)
-                resident_main(0, 3)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(0)
-        os.close(control_r)
-        os.close(res_w)
+        pid, control_w, res_r = self._fork(b"r")
         self.residents[res_r] = {
             "pid": pid,
             "control_w": control_w,
@@ -208,6 +206,12 @@ class Worker:
             "job": None,
             "buffer": bytearray(),
         }
+
+    def _retire(self, resident: dict) -> None:
+        """Close a resident's control pipe: it exits after its job (or at once if idle)."""
+        if resident["control_w"] >= 0:
+            os.close(resident["control_w"])
+            resident["control_w"] = -1
 
     def resident_count(self) -> int:
         """Resident testers to keep: none without root, where every process shares one
@@ -220,14 +224,26 @@ class Worker:
             return None
         need = max(1, int(header.get("n_tests", 1))) + (1 if header.get("trace") else 0)
         for fd, resident in self.residents.items():
-            if resident["job"] is None and resident["pool"] >= need:
+            if resident["job"] is None and resident["pool"] >= need and resident["control_w"] >= 0:
                 resident["pool"] -= need
                 return fd
         return None
 
     def launch(self, header: dict, payload: bytearray) -> None:
         started = time.monotonic()
-        uid = self.free_uids.pop(0) if self.root and self.free_uids else None
+        if self.root and not self.free_uids:  # never run a candidate without its own uid
+            payload[:] = bytes(len(payload))
+            write_frame(
+                1,
+                {
+                    "op": "done",
+                    "id": header["id"],
+                    "status": "sandbox_error",
+                    "detail": "too many sandbox jobs at once: no free uid for this one",
+                },
+            )
+            return
+        uid = self.free_uids.pop(0) if self.root else None
         workdir = tempfile.mkdtemp(prefix="job-", dir=self.base)
         tests_path = os.path.join(self.base, f".tests-{header['id']}")
         inline = len(payload) <= INLINE_TESTS
@@ -254,7 +270,8 @@ class Worker:
         with contextlib.suppress(OSError):  # a dead spare: its result pipe fails the job
             write_frame(control_w, header)
             if inline:
-                write_all(control_w, FRAME.pack(len(payload)) + payload)
+                write_all(control_w, FRAME.pack(len(payload)))
+                write_all(control_w, payload)  # no copy of it: the buffer is zeroed next
         payload[:] = bytes(len(payload))  # no test text stays in this process's memory
         if resident_fd is None:
             os.close(control_w)
@@ -281,14 +298,10 @@ class Worker:
             self.jobs[res_r] = job
 
     def _cleanup(self, job: dict) -> None:
-        """Kill what the job left, free its uid, remove its files (done when idle)."""
-        if job["resident"] and not job["timed_out"]:  # the tester lives on: sweep the uid
-            if job["uid"] is not None:
-                self._sweep(job["uid"])  # freed when the sweeper says so
-        else:
-            kill_job(job)
-            if job["uid"] is not None:
-                self.free_uids.append(job["uid"])
+        """Clear the job's uid (every process left in it) and remove its files; done
+        when idle. Its tester was killed already, if it had to be (see ``finish``)."""
+        if job["uid"] is not None:
+            self._sweep(job["uid"])
         shutil.rmtree(job["workdir"], ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(job["tests_path"])
@@ -299,8 +312,6 @@ class Worker:
             if record.get("done"):
                 job["done"] = record
                 self.report(job)  # the verdict is final: answer before cleaning up
-            elif record.get("swept"):
-                job["swept"] = True
             elif "pool" in record:  # a resident tester's "ready", read with its first job
                 continue
             elif "trace_for" in record:  # adds a trace to a written result, nothing else
@@ -326,7 +337,7 @@ class Worker:
             return  # nothing is expected between jobs
         del self.residents[fd]
         os.close(fd)
-        with contextlib.suppress(OSError):
+        if resident["control_w"] >= 0:
             os.close(resident["control_w"])
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(resident["pid"], signal.SIGKILL)
@@ -393,7 +404,7 @@ class Worker:
             for job in active:
                 if now >= job["deadline"] and not job["timed_out"]:
                     job["timed_out"] = True
-                    kill_job(job)  # a resident's tester too: its end reports the job
+                    kill_tester(job["pid"])  # a resident's too: its end reports the job
             waits = [j["deadline"] - now for j in active if not j["timed_out"]]
             timeout = max(0.0, min(waits)) if waits else 0.5
             watched = [
@@ -411,6 +422,10 @@ class Worker:
                 self._fork_tester()  # only when idle, so a fork never delays a verdict
                 continue
             fresh = [r for r in self.residents.values() if r["pool"] > POOL // 4]
+            worn = [r for r in self.residents.values() if r not in fresh and r["job"] is None]
+            if not ready and worn and worn[0]["control_w"] >= 0:
+                self._retire(worn[0])  # too few candidates left to be picked often
+                continue
             if not ready and stdin_open and len(fresh) < self.resident_count():
                 self._fork_resident()
                 continue
@@ -418,12 +433,7 @@ class Worker:
                 ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
             for fd in ready:
                 if fd == self.sweep_replies:
-                    data = os.read(fd, 4096)
-                    if not data:  # the sweeper is gone: sweeps happen here from now on
-                        os.close(fd)
-                        self.sweep_replies = -1
-                    for i in range(0, len(data) - 3, 4):
-                        self.free_uids.append(int.from_bytes(data[i : i + 4], "big"))
+                    self._swept(os.read(fd, 4096))
                     continue
                 if fd == self.deaths:
                     with contextlib.suppress(BlockingIOError):
@@ -439,11 +449,10 @@ class Worker:
                             os.close(res_r)
                         self.spares.clear()
                         for resident in self.residents.values():
-                            with contextlib.suppress(OSError):
-                                os.close(resident["control_w"])
+                            self._retire(resident)
                         for job in self.jobs.values():
                             job["timed_out"] = True
-                            kill_job(job)
+                            kill_tester(job["pid"])
                         continue
                     payload = read_frame(0)
                     self.launch(
@@ -475,6 +484,56 @@ class Worker:
                 return
             if pid == 0:
                 return
+
+
+def _keep_only(*keep: int) -> None:
+    """Close every descriptor but stderr and ``keep``; stdin and stdout become /dev/null
+    (a helper process must hold none of the worker's pipes)."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    low = 3
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def zygote_main(sock: socket.socket) -> None:
+    """The zygote: forks testers on the worker's request and hands it their pipes.
+
+    Forked before the worker saw any job, it never holds a test, a result or a candidate's
+    output, so neither does any tester it forks (nor the candidates those fork before
+    reading their tests)."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _keep_only(sock.fileno())
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # testers are collected by the kernel
+    mains = {b"t": tester_main, b"r": resident_main}
+    while True:
+        kind = sock.recv(1)
+        if kind not in mains:
+            os._exit(0)
+        control_r, control_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # T waits for its candidates
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 1)
+                os.dup2(control_r, 0)
+                os.dup2(res_w, 3)
+                os.closerange(4, 65536)
+                mains[kind](0, 3)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(0)
+        socket.send_fds(sock, [pid.to_bytes(4, "big")], [control_w, res_r])
+        for fd in (control_r, control_w, res_r, res_w):
+            os.close(fd)
 
 
 def main() -> None:

@@ -17,11 +17,13 @@ import resource
 import select
 import signal
 import time
+import types
 
 from .candidate import fork_candidate
 from .codec import (
     FRAME,
     BoundaryError,
+    canonical,
     decode,
     describe,
     encode,
@@ -30,7 +32,7 @@ from .codec import (
     write_all,
     write_frame,
 )
-from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl, sweep_as
+from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
 from .outputs import run_outputs
 from .pipeline import MAX_BYTES, plan_calls
 from .trace import clean, describe_call
@@ -101,8 +103,19 @@ def _measure(pid: int) -> dict | None:
 
 # A resident tester sees the same tests again and again (every candidate of a task, every
 # round): their compiled code and call plans are kept (trusted text, immutable results).
-_compiled = functools.lru_cache(maxsize=256)(lambda code, name: compile(code, name, "exec"))
-_planned = functools.lru_cache(maxsize=256)(plan_calls)
+_compile_cached = functools.lru_cache(maxsize=128)(lambda code, name: compile(code, name, "exec"))
+_plan_cached = functools.lru_cache(maxsize=128)(plan_calls)
+CACHED_TEXT = 16 * 1024  # larger texts are compiled and planned afresh each time
+
+
+def _compiled(code: str, name: str) -> types.CodeType:
+    return _compile_cached(code, name) if len(code) <= CACHED_TEXT else compile(code, name, "exec")
+
+
+def _planned(code: str, entry: str) -> list | None:
+    return _plan_cached(code, entry) if len(code) <= CACHED_TEXT else plan_calls(code, entry)
+
+
 KILLED: set[int] = set()  # candidates stopped by this tester, not yet collected
 
 
@@ -118,7 +131,7 @@ class Candidate:
         self.buffer = bytearray()
         self.dying = 0
         self.loaded_at = 0.0
-        self.planned: list[bytes] | None = None  # pipelined calls not yet answered
+        self.planned: list[str] | None = None  # pipelined calls not yet answered
         self.tracing = False
         self.trace: tuple[str, object] | None = None  # the last traced call and C's account
 
@@ -222,7 +235,7 @@ class Candidate:
             self.trace = (describe_call(name, args, kwargs), None)
         body = json.dumps(payload).encode("utf-8")
         if self.planned is not None:  # sent already: its answer is next in line
-            if self.planned[:1] != [body]:
+            if self.planned[:1] != [canonical((name, args, kwargs))]:
                 self.status = "sandbox_error"
                 raise self._fail("sandbox error: the test's calls did not follow their plan")
             del self.planned[0]
@@ -238,18 +251,20 @@ class Candidate:
 
     def pipeline(self, name: str, calls: list) -> bool:
         """Send the planned calls (see :mod:`.pipeline`) at once; False if not worth it."""
-        bodies = []
+        bodies, forms = [], []
         try:
             for args, kwargs in calls:
                 payload = {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
                 bodies.append(json.dumps(payload).encode("utf-8"))
+                # Matched by value, not by bytes: equal sets can iterate in other orders.
+                forms.append(canonical((name, tuple(args), kwargs)))
         except (BoundaryError, ValueError, RecursionError):
             return False
         if sum(len(b) + FRAME.size for b in bodies) > MAX_BYTES:
             return False
         with contextlib.suppress(OSError):  # a dead C fails on its first answer instead
             write_all(self.calls, b"".join(FRAME.pack(len(b)) + b for b in bodies))
-        self.planned = bodies
+        self.planned = forms
         return True
 
     def value(self, reply: dict) -> object:
@@ -385,12 +400,7 @@ def tester_main(control: int, results: int) -> None:
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
     # Only now, with every candidate process already forked, do the tests enter memory.
-    if job.get("tests_path"):
-        with open(job["tests_path"], "rb") as fh:
-            tests = json.loads(fh.read())
-        os.unlink(job["tests_path"])
-    else:
-        tests = json.loads(read_frame(control) or b"[]")
+    tests = read_tests(job, control)
     phases["tests_read"] = time.monotonic()
     statuses: list[str] = []
     if mode == "exec":
@@ -424,12 +434,17 @@ def tester_main(control: int, results: int) -> None:
     else:  # C flushes before every reply: what it printed is already in the pipes
         output.drain()
     write_done(results, statuses, output, used, phases)
-    _background(0)  # this process: the rest is cleanup, after the verdict
-    if job.get("uid") is not None:
-        # The verdict is out; now T itself clears the job's uid (every candidate process
-        # and any daemon they left), which spares the worker a fork per job.
-        sweep_as(job["uid"])
-        write_frame(results, {"swept": True})
+    _background(0)  # this process: the rest is teardown, after the verdict
+
+
+def read_tests(job: dict, control: int) -> list:
+    """The job's tests: from the control pipe, or from the file a large set went to."""
+    if job.get("tests_path"):
+        with open(job["tests_path"], "rb") as fh:
+            tests = json.loads(fh.read())
+        os.unlink(job["tests_path"])
+        return tests
+    return json.loads(read_frame(control) or b"[]")
 
 
 def write_done(
@@ -459,8 +474,10 @@ def _test_scope(job: dict) -> tuple[dict, set[str]]:
     base: dict = {"__name__": "__test__", "__builtins__": builtins}
     if job.get("preamble"):
         exec(_compiled(job["preamble"], "<preamble>"), base)
-    trusted = {k for k, v in base.items() if callable(v)} - {job.get("entry_point")}
-    return base, trusted
+    # Names the candidate may not take over in the test's scope: the preamble's helpers
+    # and every builtin (a candidate's own ``abs`` or ``len`` must not judge its answers).
+    trusted = {k for k, v in base.items() if callable(v)} | set(vars(builtins))
+    return base, trusted - {job.get("entry_point")}
 
 
 def _send_go(process: tuple[int, int, int], go: dict) -> None:
@@ -479,7 +496,7 @@ def _run_test(
             if name not in trusted:
                 scope[name] = _proxy(cand, name)
         for name, value in cand.values.items():
-            if name not in base:
+            if name not in base and name not in trusted:
                 scope[name] = decode(value)
         exec(_compiled(code, "<test>"), scope)
         passed, message = True, ""

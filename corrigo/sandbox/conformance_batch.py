@@ -81,6 +81,7 @@ HOSTILE_ROWS = {
         "class timeout(Exception):\n    pass\n"
         "def add(a, b):\n    if a == 2:\n        raise timeout('x')\n    return a + b\n"
     ),
+    "huge_reply": "def add(a, b):\n    return 'x' * (2 ** 26) if a == 2 else a + b\n",
     "forge_frames": (
         "import json, os, struct\n"
         "def _forge():\n"
@@ -119,6 +120,13 @@ async def check_batch_hostile_rows_cost_only_their_own(box: Sandbox) -> None:
         "3",
         "7",
     ]
+    # 64 MB of text: refused as soon as its size is read, never buffered by the tester
+    # (on a slow machine, building it can outlast the call's 0.5 s first: a timeout).
+    huge = by_name["huge_reply"]
+    assert ("oversized" in huge[1].message and huge[1].kind == "crashed") or (
+        huge[1].kind == "timeout"
+    ), huge[1]
+    assert [huge[0].canonical, huge[2].canonical] == ["3", "7"]
     posed = by_name["poses_as_status"][1]  # its own exception named like a status
     assert (posed.kind, posed.canonical) == ("raised", "!timeout")
     assert by_name["hang_on_one"][1].canonical == "!timeout!" != posed.canonical

@@ -116,6 +116,9 @@ def _planned(code: str, entry: str) -> list | None:
     return _plan_cached(code, entry) if len(code) <= CACHED_TEXT else plan_calls(code, entry)
 
 
+# The most a candidate's reply may hold: a tester (root, and resident across jobs) never
+# buffers more of a candidate's making than this.
+REPLY_CAP = 32 * 1024 * 1024
 KILLED: set[int] = set()  # candidates stopped by this tester, not yet collected
 
 
@@ -137,6 +140,8 @@ class Candidate:
 
     def recv(self) -> dict:
         while True:
+            if len(self.buffer) >= FRAME.size and FRAME.unpack_from(self.buffer)[0] > REPLY_CAP:
+                raise self._fail("the candidate sent an oversized reply")
             try:
                 body = take_frame(self.buffer)
             except ValueError:

@@ -87,3 +87,30 @@ def test_show_unknown_run_is_one_line_exit_2(tmp_path: Path) -> None:
     shown = corrigo("show", "run_nope", home=home)
     assert shown.returncode == 2
     assert shown.stderr.strip() == "error: no run 'run_nope' in the store"
+
+
+def test_show_and_replay_carry_the_failing_calls_trace(tmp_path: Path) -> None:
+    """With trace=True the first failing visible test's call is traced: `show` prints it
+    with the program's lines, and an exact replay (which recomputes every prompt from the
+    stored results) still matches every step."""
+    home = tmp_path / "home"
+    script = story_script(tmp_path)
+    done = corrigo(
+        "run",
+        "humaneval:HumanEval/12",
+        "--strategy",
+        "refine(trace=True)",
+        "--model",
+        f"scripted:{script}",
+        "--json",
+        home=home,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)[0]["run_id"]
+    out = corrigo("show", run_id, home=home).stdout
+    assert "Trace of longest(['a', 'b', 'c'])" in out
+    assert "line 22 `for s in strings:`: strings=['a', 'b', 'c'], best='b', s='b'" in out
+    assert "then it returned 'c'" in out
+    replayed = corrigo("replay", run_id, home=home)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "every step matched" in replayed.stdout

@@ -17,7 +17,7 @@ from rich.syntax import Syntax
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
 from corrigo.cli.render import code_diff, runs_table, step_title
 from corrigo.config import Settings
-from corrigo.records import RunQuery, RunRecord, Step
+from corrigo.records import RunQuery, RunRecord, Step, Task
 
 _STATUSES = ("queued", "running", "finished", "interrupted")
 _AGE = re.compile(r"(\d+)\s*([smhdw])")
@@ -231,7 +231,7 @@ _TEXT_TITLES = {
 }
 
 
-def _show_step(step: Step, codes: dict[str, str]) -> None:
+def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> None:
     """One step; ``codes`` holds the code of every candidate so far, by key, so a
     revision is shown as a diff against the candidate it revised."""
     console.rule(step_title(step), align="left")
@@ -284,6 +284,15 @@ def _show_step(step: Step, codes: dict[str, str]) -> None:
             mark = "[green]✓[/green]" if test.passed else "[red]✗[/red]"
             message = f" — {escape(test.message)}" if test.message else ""
             console.print(f"  {mark} {escape(test.name)}{message}")
+            if test.trace is not None:
+                from corrigo.agents.extract import assemble_program
+                from corrigo.agents.traces import render_trace
+
+                # Trace lines count in the program as it ran (the candidate's code inside the
+                # task's prompt): only with that program is each line shown with its text.
+                code = step.candidate.code if step.candidate else ""
+                program = assemble_program(task, code) if task and code else ""
+                console.print(escape(render_trace(test.trace, program)), highlight=False)
     elif verdict.feedback:
         console.print(escape(verdict.feedback))
 
@@ -313,7 +322,7 @@ def show_command(
     console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
     codes: dict[str, str] = {}
     for step in stored.steps:
-        _show_step(step, codes)
+        _show_step(step, codes, spec.task)
     console.rule("outcome", align="left")
     if outcome is None:
         console.print("[yellow]run has not finished[/yellow]")

@@ -10,14 +10,14 @@ from tests.helpers import corrigo
 from tests.test_story import CRITIQUE, story_script
 
 
-def _story_run(tmp_path: Path) -> tuple[Path, str]:
+def _story_run(tmp_path: Path, strategy: str = "refine") -> tuple[Path, str]:
     home = tmp_path / "home"
     script = story_script(tmp_path)
     done = corrigo(
         "run",
         "humaneval:HumanEval/12",
         "--strategy",
-        "refine",
+        strategy,
         "--model",
         f"scripted:{script}",
         "--json",
@@ -93,20 +93,7 @@ def test_show_and_replay_carry_the_failing_calls_trace(tmp_path: Path) -> None:
     """With trace=True the first failing visible test's call is traced: `show` prints it
     with the program's lines, and an exact replay (which recomputes every prompt from the
     stored results) still matches every step."""
-    home = tmp_path / "home"
-    script = story_script(tmp_path)
-    done = corrigo(
-        "run",
-        "humaneval:HumanEval/12",
-        "--strategy",
-        "refine(trace=True)",
-        "--model",
-        f"scripted:{script}",
-        "--json",
-        home=home,
-    )
-    assert done.returncode == 0, done.stderr
-    run_id = json.loads(done.stdout)[0]["run_id"]
+    home, run_id = _story_run(tmp_path, "refine(trace=True)")
     out = corrigo("show", run_id, home=home).stdout
     assert "Trace of longest(['a', 'b', 'c'])" in out
     assert "line 22 `for s in strings:`: strings=['a', 'b', 'c'], best='b', s='b'" in out

@@ -21,9 +21,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from corrigo.errors import SandboxUnavailable
-from corrigo.records import CallOutcome, ExecResult, Limits, OutputsResult, TestCase
+from corrigo.records import ExecResult, Limits, OutputsResult, TestCase
 from corrigo.sandbox.base import Sandbox
-from corrigo.sandbox.process import SCRUBBED_ENV, WORKER, WorkerSandbox
+from corrigo.sandbox.process import SCRUBBED_ENV, WORKER, Row, WorkerSandbox, batch_result
 
 DEFAULT_IMAGE = "corrigo-sandbox:latest"
 LABEL = "corrigo.sandbox"
@@ -264,20 +264,14 @@ class DockerSandbox(Sandbox):
     ) -> OutputsResult:
         """Rows go to the pool's workers, least busy first, and run at once."""
 
-        async def row(program: str) -> tuple[list[CallOutcome], float, float, str]:
+        async def row(program: str) -> Row:
             return await self._on_worker(
                 lambda w: w.outputs_row(
                     program, inputs, limits, entry_point, preamble, call_seconds
                 )
             )
 
-        rows = await asyncio.gather(*(row(p) for p in programs))
-        return OutputsResult(
-            outcomes=[r[0] for r in rows],
-            wall_ms=max((r[1] for r in rows), default=0.0),
-            cpu_ms=sum(r[2] for r in rows),
-            stdout=[r[3] for r in rows],
-        )
+        return batch_result(await asyncio.gather(*(row(p) for p in programs)))
 
     async def exec(self, code: str, stdin: str = "", limits: Limits | None = None) -> ExecResult:
         result: ExecResult = await self._on_worker(lambda w: w.exec(code, stdin, limits))

@@ -104,7 +104,20 @@ def _trace(raw: object) -> Trace | None:
         return None
 
 
-def to_outcomes(reply: dict, count: int) -> tuple[list[CallOutcome], float, float, str]:
+Row = tuple[list[CallOutcome], float, float, str]  # one program's outcomes, wall, cpu, stdout
+
+
+def batch_result(rows: Sequence[Row]) -> OutputsResult:
+    """A batch from its programs' rows (run at once: the wall time is the longest)."""
+    return OutputsResult(
+        outcomes=[r[0] for r in rows],
+        wall_ms=max((r[1] for r in rows), default=0.0),
+        cpu_ms=sum(r[2] for r in rows),
+        stdout=[r[3] for r in rows],
+    )
+
+
+def to_outcomes(reply: dict, count: int) -> Row:
     """One row of a batch from a worker's reply: (outcomes, wall ms, cpu ms, stdout)."""
     reported = {int(t["test"]): t for t in reply.get("tests", []) if isinstance(t, dict)}
     status = reply.get("status")
@@ -276,12 +289,7 @@ class WorkerSandbox(Sandbox):
                 for p in programs
             )
         )
-        return OutputsResult(
-            outcomes=[r[0] for r in rows],
-            wall_ms=max((r[1] for r in rows), default=0.0),
-            cpu_ms=sum(r[2] for r in rows),
-            stdout=[r[3] for r in rows],
-        )
+        return batch_result(rows)
 
     async def outputs_row(
         self,
@@ -291,7 +299,7 @@ class WorkerSandbox(Sandbox):
         entry_point: str,
         preamble: str,
         call_seconds: float,
-    ) -> tuple[list[CallOutcome], float, float, str]:
+    ) -> Row:
         """One program's row of a batch."""
         header = {
             "mode": "outputs",

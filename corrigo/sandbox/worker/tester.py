@@ -132,7 +132,6 @@ class Candidate:
         self.values: dict = {}
         self.status = "failed"
         self.buffer = bytearray()
-        self.dying = 0
         self.loaded_at = 0.0
         self.planned: list[str] | None = None  # pipelined calls not yet answered
         self.tracing = False
@@ -307,8 +306,8 @@ class Candidate:
                 os.kill(self.pid, signal.SIGKILL)
             if measured is not None:
                 self.usage = measured
-            self.dying, self.pid = self.pid, 0
-            KILLED.add(self.dying)
+            KILLED.add(self.pid)  # collected by its parent once it has died
+            self.pid = 0
         for fd in (self.calls, self.replies):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -48,22 +48,48 @@ class TestCase(Record):
     code: str
 
 
+TaskKind = Literal["code", "math", "instructions"]
+TASK_KINDS: tuple[TaskKind, ...] = ("code", "math", "instructions")
+
+
+class Instruction(Record):
+    """One verifiable instruction of an ``instructions`` task: an IFEval/IFBench
+    instruction id (``change_case:english_lowercase``) and its checker's arguments."""
+
+    id: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class Task(Record):
+    """A task. ``kind`` says what an answer is and how it is checked:
+
+    - ``code``: a Python function named ``entry_point``, run against tests in the sandbox;
+    - ``math``: a final answer to a word problem; ``answer`` (hidden: it only scores, it
+      never reaches a prompt, a critique or feedback) is compared as mathematics;
+    - ``instructions``: a written reply checked by programmatic checkers, one per
+      instruction (the prompt itself states every instruction).
+    """
+
     id: str
     prompt: str
-    kind: Literal["code"] = "code"
-    entry_point: str
+    kind: TaskKind = "code"
+    entry_point: str = ""
     # Code placed before the candidate's code when it runs (HumanEval: the prompt's
     # imports, helpers and signature; a docstring-only function is valid Python, so a
     # candidate that redefines it wins).
     preamble: str = ""
     visible_tests: list[TestCase] = Field(default_factory=list)
     hidden_tests: list[TestCase] = Field(default_factory=list)
+    answer: str | None = None
+    instructions: list[Instruction] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class Candidate(Record):
+    # The answer as given: a program (code), a worked solution (math), a reply (instructions).
     code: str
+    # math: the final answer taken from the solution (None: no final answer was found).
+    answer: str | None = None
     round: int
     step_seq: int | None = None
     extracted: bool = True
@@ -176,6 +202,8 @@ class Verdict(Record):
     score: float
     feedback: str
     evidence: ExecResult | None = None
+    # instructions: every instruction followed in IFEval's loose mode (None: not measured).
+    loose: bool | None = None
 
 
 class Review(Record):
@@ -292,6 +320,8 @@ class Outcome(Record):
     hidden_score: float | None = None
     hidden_passed: bool | None = None
     first_round_hidden_passed: bool | None = None
+    # instructions: the answer follows every instruction in loose mode (IFEval's loose).
+    hidden_loose_passed: bool | None = None
     totals: Totals = Field(default_factory=Totals)
     error: str | None = None
     # Tests the model wrote for itself: how many were kept, how many were dropped (they did

@@ -17,11 +17,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from corrigo.agents.kinds import scored
 from corrigo.config import Settings
-from corrigo.errors import SandboxError, StoreError
+from corrigo.errors import SandboxError, StoreError, UnknownStrategy
 from corrigo.graphs import memory
 from corrigo.graphs.context import RunContext, StepLog
-from corrigo.graphs.policies import best_attempt, first_attempt
+from corrigo.graphs.policies import answer_attempt, best_attempt, first_attempt
 from corrigo.graphs.registry import get_strategy, parse_strategy
 from corrigo.graphs.state import LoopState, Spend, initial_state
 from corrigo.liveness import current_owner, shown
@@ -81,10 +82,10 @@ class _Rounds:
 
 def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds: float) -> Outcome:
     attempts = state.get("attempts") or []
-    best = best_attempt(attempts, state.get("outputs"))
+    best = answer_attempt(attempts, state.get("outputs"), str(ctx.param("keep", "best")))
     first = first_attempt(attempts)
     hidden, first_hidden = state.get("hidden"), state.get("first_hidden")
-    has_hidden = bool(ctx.task.hidden_tests)
+    has_hidden = scored(ctx.task)
     spend = state.get("spend") or Spend()
     errors = state.get("errors") or []
     generated = state.get("generated") or []
@@ -104,6 +105,7 @@ def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds
         first_round_hidden_passed=(
             first_hidden.passed if first_hidden else (False if has_hidden else None)
         ),
+        hidden_loose_passed=hidden.loose if hidden else None,
         totals=Totals(
             model_calls=spend.calls,
             tokens_in=spend.tokens_in,
@@ -298,7 +300,7 @@ async def run(
     from corrigo.tasks import load_tasks
 
     settings = settings or Settings.from_env()
-    task_list = load_tasks(tasks) if isinstance(tasks, str) else list(tasks)
+    task_list = load_tasks(tasks, home=settings.home) if isinstance(tasks, str) else list(tasks)
     if isinstance(store, TrajectoryStore):
         store_label = type(store).__name__
     else:
@@ -465,6 +467,12 @@ def run_specs(
     run_roles = list(chosen.roles)
     if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
         run_roles.append("reflector")  # writes the lesson of a corrected failure
+    for task in tasks:
+        if task.kind not in chosen.kinds:
+            raise UnknownStrategy(
+                f"strategy {chosen.name!r} takes {' and '.join(chosen.kinds)} tasks only; "
+                f"task {task.id!r} is a {task.kind} task"
+            )
     specs = resolve_specs(model, roles, settings)
     budgets = (budgets or Budgets()).model_copy(update={"max_rounds": max_rounds})
     batch = batch_id or new_id("batch_")

@@ -12,6 +12,7 @@ def refiner_messages(
 ) -> list[Message]:
     return render(
         "refiner",
+        task.kind,
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
@@ -24,7 +25,19 @@ def debugger_messages(task: Task, candidate: Candidate, verdict: Verdict) -> lis
     raised it (all in the verdict's feedback), with the code: Self-Debugging's feedback."""
     return render(
         "debugger",
+        task.kind,
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
+    )
+
+
+def self_revise_messages(task: Task, candidate: Candidate, critique: str) -> list[Message]:
+    """Intrinsic self-correction: revise from the model's own review only."""
+    return render(
+        "self_revise",
+        task.kind,
+        prompt=task.prompt.strip(),
+        code=candidate.code or "(empty)",
+        critique=critique.strip() or "(no problems named)",
     )

@@ -9,6 +9,7 @@ from corrigo.records import Candidate, Message, Task, Verdict
 def reflector_messages(task: Task, candidate: Candidate, verdict: Verdict) -> list[Message]:
     return render(
         "reflector",
+        task.kind,
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
@@ -21,6 +22,7 @@ def lesson_messages(
     """Ask for a general lesson from a failure and its fix, for other tasks to use."""
     return render(
         "lesson",
+        task.kind,
         prompt=task.prompt.strip(),
         failed=failed.code or "(no code was given)",
         feedback=verdict.feedback,

@@ -16,6 +16,7 @@ _FAULT = re.compile(r"FAULT\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 def reviewer_messages(task: Task, candidate: Candidate, verdict: Verdict) -> list[Message]:
     return render(
         "reviewer",
+        task.kind,
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,
@@ -25,11 +26,13 @@ def reviewer_messages(task: Task, candidate: Candidate, verdict: Verdict) -> lis
 def ranker_messages(task: Task, entries: Sequence[tuple[Candidate, Verdict]]) -> list[Message]:
     blocks = []
     for number, (candidate, verdict) in enumerate(entries, 1):
-        blocks.append(
-            f"Candidate {number}:\n```python\n{candidate.code or '(no code)'}\n```\n"
-            f"Test results:\n{verdict.feedback}"
-        )
-    return render("ranker", prompt=task.prompt.strip(), candidates="\n\n".join(blocks))
+        if task.kind == "code":
+            body = f"```python\n{candidate.code or '(no code)'}\n```"
+        else:
+            body = f"<<<\n{candidate.code or '(empty)'}\n>>>"
+        check = "Test results" if task.kind == "code" else "Check"
+        blocks.append(f"Candidate {number}:\n{body}\n{check}:\n{verdict.feedback}")
+    return render("ranker", task.kind, prompt=task.prompt.strip(), candidates="\n\n".join(blocks))
 
 
 def parse_ranking(reply: str, count: int) -> tuple[int | None, str]:
@@ -40,3 +43,11 @@ def parse_ranking(reply: str, count: int) -> tuple[int | None, str]:
         choice = None
     fault = _FAULT.search(reply)
     return choice, (fault[1].strip() if fault else reply.strip())
+
+
+def self_review_messages(task: Task, candidate: Candidate) -> list[Message]:
+    """Intrinsic self-correction: the model reviews its own answer with no test result,
+    checker output or any other signal from outside the model."""
+    return render(
+        "self_review", task.kind, prompt=task.prompt.strip(), code=candidate.code or "(empty)"
+    )

@@ -13,12 +13,12 @@ def solver_messages(task: Task, lessons: Sequence[str] = ()) -> list[Message]:
     notes = ""
     if lessons:
         notes = "\nLessons from earlier attempts:\n" + "\n".join(f"- {x}" for x in lessons) + "\n"
-    return render("solver", prompt=task.prompt.strip(), lessons=notes)
+    return render("solver", task.kind, prompt=task.prompt.strip(), lessons=notes)
 
 
 def fresh_messages(task: Task, verdict: Verdict) -> list[Message]:
     """Start again, told only which tests the earlier attempt failed."""
-    return render("fresh", prompt=task.prompt.strip(), feedback=verdict.feedback)
+    return render("fresh", task.kind, prompt=task.prompt.strip(), feedback=verdict.feedback)
 
 
 def retry_messages(
@@ -27,6 +27,7 @@ def retry_messages(
     """Reflexion's next attempt: the last one, its results, and every reflection so far."""
     return render(
         "retry",
+        task.kind,
         prompt=task.prompt.strip(),
         code=candidate.code or "(no code was given)",
         feedback=verdict.feedback,

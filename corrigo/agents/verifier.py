@@ -149,6 +149,18 @@ async def check_candidate(
 
     ``trace``: the first failing test's calls are traced into the feedback (visible and
     generated tests only: a hidden test is never traced, whatever is asked)."""
+    if task.kind == "instructions":
+        from corrigo.agents.kinds import instructions_verdict
+
+        return await instructions_verdict(task, candidate, hidden=hidden)
+    if task.kind == "math":
+        # The visible check of a math answer needs a program from the model
+        # (corrigo.graphs.nodes.verify); here only the hidden answer scores.
+        if not hidden:
+            raise ValueError("math answers are checked by the verify node, not by tests")
+        from corrigo.agents.kinds import math_hidden_verdict
+
+        return await math_hidden_verdict(task, candidate)
     tests, counted = planned_tests(task, generated, hidden=hidden)
     if not candidate.extracted:
         return Verdict(passed=False, score=0.0, feedback="" if hidden else NO_CODE_FEEDBACK)

@@ -11,13 +11,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from corrigo.agents.extract import extract_code
+from corrigo.agents.kinds import read_reply
 from corrigo.agents.verifier import check_candidate, judge, planned_tests
 from corrigo.errors import ModelCallFailed, ModelError
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.state import Spend
 from corrigo.models import Reply
-from corrigo.records import Candidate, Message, Step, TestCase, Verdict
+from corrigo.records import Candidate, ExecResult, Message, Step, TestCase, Verdict
+
+# Flags a step gets from reading its reply (not from the model): computed again on replay.
+_READ_FLAGS = ("no_code", "no_answer", "no_reply")
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,14 @@ async def ask(
         "flags": flags,
     }
     if propose:
-        code = extract_code(reply.text, ctx.task.entry_point)
-        if code is None:
-            update["flags"] = [*flags, "no_code"]
+        code, answer, extracted, flag = read_reply(ctx.task, reply.text)
+        if flag is not None:
+            update["flags"] = [*flags, flag]
         update["candidate"] = Candidate(
-            code=code or "",
+            code=code,
+            answer=answer,
             round=round,
-            extracted=code is not None,
+            extracted=extracted,
             key=key,
             parent=parent,
             origin=role if node is None else node,
@@ -117,7 +121,7 @@ async def ask(
 def _recorded_reply(step: Step) -> Reply:
     if step.error is not None:
         raise ModelCallFailed(step.error)
-    flags = tuple(f for f in step.flags if f != "no_code")
+    flags = tuple(f for f in step.flags if f not in _READ_FLAGS)
     return Reply(text=step.output or "", usage=step.usage, model=step.model or "", flags=flags)
 
 
@@ -188,3 +192,68 @@ async def run_tests(
         )
     )
     return verdict, Spend(sandbox_seconds=seconds)
+
+
+async def run_program(
+    ctx: RunContext, code: str, *, key: str, round: int, node: str = "check"
+) -> ExecResult:
+    """Run a program the model wrote (not a candidate) in the sandbox, as a stored step.
+
+    Used for checks such as a math answer's independent program: it gets the same
+    sandbox and limits as candidate code. A step recorded under ``key`` for the same
+    code is reused (resume, exact replay); re-verification runs it again."""
+    recorded = ctx.log.recorded(key, "exec")
+    if (
+        recorded is not None
+        and recorded.verdict is not None
+        and recorded.verdict.evidence is not None
+        and recorded.candidate is not None
+        and recorded.candidate.code == code
+    ):
+        await ctx.log.reuse(recorded)
+        return recorded.verdict.evidence
+    result = await ctx.sandbox.exec(code, "", ctx.limits)
+    program = Candidate(code=code, round=round, key=key, origin="checker")
+    passed = result.status == "passed"
+    await ctx.log.append(
+        Step(
+            run_id=ctx.run_id,
+            seq=0,
+            round=round,
+            role="verifier",
+            node=node,
+            kind="exec",
+            candidate=program,
+            verdict=Verdict(
+                passed=passed, score=1.0 if passed else 0.0, feedback="", evidence=result
+            ),
+            key=key,
+        )
+    )
+    return result
+
+
+async def record_verdict(
+    ctx: RunContext, candidate: Candidate, verdict: Verdict, *, key: str, round: int
+) -> Verdict:
+    """Store a verdict computed without the sandbox (a math answer against its check) as
+    the candidate's verify step; on resume the stored one is reused."""
+    recorded = ctx.log.recorded(key, "exec")
+    if recorded is not None and recorded.verdict is not None and ctx.log.prior_stored:
+        step = await ctx.log.reuse(recorded)
+        assert step.verdict is not None
+        return step.verdict
+    await ctx.log.append(
+        Step(
+            run_id=ctx.run_id,
+            seq=0,
+            round=round,
+            role="verifier",
+            node="verify",
+            kind="exec",
+            candidate=candidate,
+            verdict=verdict,
+            key=key,
+        )
+    )
+    return verdict

@@ -13,15 +13,17 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from corrigo.agents import math_check
 from corrigo.agents.refiner import debugger_messages, refiner_messages
 from corrigo.agents.reflector import reflector_messages
 from corrigo.agents.reviewer import reviewer_messages
 from corrigo.agents.solver import fresh_messages, retry_messages, solver_messages
 from corrigo.agents.test_designer import parse_tests, test_designer_messages
 from corrigo.agents.verifier import split_generated, visible_tests
-from corrigo.graphs.calls import Asked, ask, run_tests
+from corrigo.graphs.calls import Asked, ask, record_verdict, run_tests
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, focus_attempt
+from corrigo.graphs.reference import as_reference, math_reference
 from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
 from corrigo.records import Candidate, Message, Reflection
 
@@ -40,6 +42,8 @@ def proposed(asked: Asked, **more: Any) -> Update:
 
 
 def wants_tests(ctx: RunContext) -> bool:
+    if ctx.task.kind != "code":
+        return False  # generated tests are for functions
     mode = str(ctx.param("tests", "auto"))
     return mode == "always" or (mode == "auto" and not ctx.task.visible_tests)
 
@@ -111,7 +115,25 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     earlier = {a.candidate.code for a in state.get("attempts") or []}
     generated = (state.get("generated") or []) if ctx.param("expected", True) else []
 
+    update: Update = {}
+    reference: Attempt | None = None
+    if ctx.task.kind == "math" and pending:
+        reference, asked = await math_reference(state, ctx, pending[0].round)
+        update = {"reference": reference, "spend": asked}
+
     async def one(candidate: Candidate) -> tuple[Attempt, Spend]:
+        if reference is not None:
+            verdict = await record_verdict(
+                ctx,
+                candidate,
+                await asyncio.to_thread(math_check.verdict, candidate, as_reference(reference)),
+                key=f"verify:{candidate.key}",
+                round=candidate.round,
+            )
+            attempt = Attempt(
+                candidate=candidate, verdict=verdict, repeat=candidate.code in earlier
+            )
+            return attempt, Spend()
         verdict, spend = await run_tests(
             ctx,
             candidate,
@@ -132,9 +154,16 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
 
     done = await asyncio.gather(*(one(c) for c in pending))
     attempts = [a for a, _ in done]
-    spend = Spend()
+    spend = update.pop("spend", Spend())
     for _, s in done:
         spend = spend + s
+    if ctx.task.kind == "math":
+        # Samples' final answers, compared as mathematics: best_of_n's vote
+        # (self-consistency) and the tie-breaker of every strategy's ranking.
+        votes = await asyncio.to_thread(
+            lambda: {a.candidate.key: [math_check.vote(a.candidate)] for a in attempts}
+        )
+        update["outputs"] = votes
     before = best_attempt(state.get("attempts") or [], state.get("outputs"))
     after = best_attempt([*(state.get("attempts") or []), *attempts], state.get("outputs"))
     improved = before is None or (after is not None and after.candidate.key != before.candidate.key)
@@ -142,7 +171,7 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     stale = (
         0 if (improved or new) and not _same_failure(state, attempts) else state.get("stale", 0) + 1
     )
-    return {"pending": None, "attempts": attempts, "spend": spend, "stale": stale}
+    return {**update, "pending": None, "attempts": attempts, "spend": spend, "stale": stale}
 
 
 def _same_failure(state: LoopState, attempts: list[Attempt]) -> bool:

@@ -73,6 +73,17 @@ def focus_attempt(
     return _top(attempts, outputs, latest=True)
 
 
+def answer_attempt(
+    attempts: Sequence[Attempt], outputs: Mapping[str, list[str]] | None, keep: str
+) -> Attempt | None:
+    """The attempt a run returns: the best verified one, or with ``keep="last"`` the
+    latest (``intrinsic``: with no signal from outside the model there is nothing to
+    choose by, so the last revision is the answer, as in the literature)."""
+    if keep == "last":
+        return attempts[-1] if attempts else None
+    return best_attempt(attempts, outputs)
+
+
 def first_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
     """The first round's first candidate: what a single attempt would have returned."""
     return attempts[0] if attempts else None
@@ -89,7 +100,7 @@ def gate_passed(
     on the generated inputs."""
     if not attempt.verdict.passed:
         return False
-    if ctx.task.visible_tests or attempt.generated_passed:
+    if ctx.task.kind != "code" or ctx.task.visible_tests or attempt.generated_passed:
         return True
     sizes = agreement(attempts, outputs or {})
     return sizes.get(attempt.candidate.key, 0) >= int(ctx.param("agree", 2))

@@ -35,6 +35,8 @@ COMMON_PARAMS: dict[str, Any] = {
     # The first failing visible test's call, traced line by line into the feedback
     # (corrigo.agents.traces); self_debug turns it on by default.
     "trace": False,
+    # The answer a run returns: the best verified candidate, or the last one (intrinsic).
+    "keep": "best",
 }
 
 
@@ -44,6 +46,8 @@ class Strategy:
     build: Callable[[], StateGraph[Any, Any, Any, Any]]
     roles: tuple[str, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    # The task kinds it takes (corrigo.records.TASK_KINDS).
+    kinds: tuple[str, ...] = ("code", "math", "instructions")
 
     @property
     def doc(self) -> str:
@@ -105,6 +109,8 @@ def _check(key: str, value: Any) -> str | None:
         return "must be a number from 0 to 2"
     if key == "tests" and value not in ("auto", "always", "never"):
         return "must be auto, always or never"
+    if key == "keep" and value not in ("best", "last"):
+        return "must be best or last"
     if key == "lessons" and value not in ("off", "use", "learn"):
         return "must be off, use or learn"
     if key in ("expected", "fresh", "trace") and type(value) is not bool:
@@ -112,7 +118,16 @@ def _check(key: str, value: Any) -> str | None:
     return None
 
 
-NAMES = ("single", "refine", "self_debug", "reflexion", "best_of_n", "multi_agent", "tree_search")
+NAMES = (
+    "single",
+    "refine",
+    "self_debug",
+    "reflexion",
+    "best_of_n",
+    "multi_agent",
+    "tree_search",
+    "intrinsic",
+)
 _SPEC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 

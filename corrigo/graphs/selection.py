@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from corrigo.agents.extract import assemble_program
+from corrigo.agents.kinds import scored
 from corrigo.agents.reviewer import parse_ranking, ranker_messages
 from corrigo.agents.verifier import (
     probe_arguments,
@@ -19,7 +20,13 @@ from corrigo.agents.verifier import (
 )
 from corrigo.graphs.calls import ask, run_tests
 from corrigo.graphs.context import RunContext
-from corrigo.graphs.policies import agreement, best_attempt, first_attempt, rank_key, stop_check
+from corrigo.graphs.policies import (
+    agreement,
+    answer_attempt,
+    first_attempt,
+    rank_key,
+    stop_check,
+)
 from corrigo.graphs.state import Attempt, LoopState, Spend
 from corrigo.records import Candidate, ExecResult, Step, Verdict
 
@@ -146,7 +153,7 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     reason = state.get("stop_reason") or stop_check(state, ctx, next_calls=0)
     attempts = state.get("attempts") or []
-    best = best_attempt(attempts, state.get("outputs"))
+    best = answer_attempt(attempts, state.get("outputs"), str(ctx.param("keep", "best")))
     first = first_attempt(attempts)
     update: Update = {"stop_reason": reason or "budget_exhausted"}
     if best is None:
@@ -169,15 +176,15 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         spend = spend + used
     else:
         update["generated_passed"] = best.generated_passed
-    if not ctx.task.hidden_tests:
+    if not scored(ctx.task):
         update["spend"] = spend
         return update
-    scored: dict[str, Verdict] = {}
+    verdicts: dict[str, Verdict] = {}
     for field, attempt in (("hidden", best), ("first_hidden", first)):
         if attempt is None:
             continue
         candidate = attempt.candidate
-        if candidate.code not in scored:
+        if candidate.code not in verdicts:
             verdict, used = await run_tests(
                 ctx,
                 candidate,
@@ -187,8 +194,8 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
                 role="scorer",
                 node="score",
             )
-            scored[candidate.code] = verdict
+            verdicts[candidate.code] = verdict
             spend = spend + used
-        update[field] = scored[candidate.code]
+        update[field] = verdicts[candidate.code]
     update["spend"] = spend
     return update

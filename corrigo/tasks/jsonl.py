@@ -5,6 +5,14 @@ Schema of a line (see README "Task files")::
     {"id": "add-1", "prompt": "...", "entry_point": "add",
      "visible_tests": ["assert add(1, 2) == 3", {"name": "neg", "code": "..."}],
      "hidden_tests": [...], "preamble": "", "metadata": {}}
+    {"id": "m1", "kind": "math", "prompt": "<question>", "answer": "18"}
+    {"id": "i1", "kind": "instructions", "prompt": "<request>",
+     "instructions": [{"id": "change_case:english_lowercase", "kwargs": {}}]}
+
+A line's ``kind`` is ``code`` (the default), ``math`` or ``instructions``. A math task
+needs its final ``answer`` (hidden: it only scores). An instructions task needs
+``instructions``: IFEval/IFBench instruction ids and their checkers' arguments, each
+checked up front (an unknown id, or arguments its checker refuses, is rejected).
 
 ``id``, ``prompt`` and ``entry_point`` are required. A test is either a string of Python
 statements or an object with ``code`` and an optional ``name``; an unnamed test is called
@@ -31,9 +39,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from corrigo.errors import TaskFormatError, TaskNotFound
-from corrigo.records import Task, TestCase
+from corrigo.records import TASK_KINDS, Instruction, Task, TestCase
 
 _FIELDS = {"id", "prompt", "entry_point", "visible_tests", "hidden_tests", "preamble", "metadata"}
+_KIND_FIELDS = {
+    "math": {"id", "kind", "prompt", "answer", "metadata"},
+    "instructions": {"id", "kind", "prompt", "instructions", "metadata"},
+}
 _TEST_FIELDS = {"name", "code"}
 # The sandbox worker compiles preambles and tests in a module that imports annotations
 # from __future__; compiling with the same flags accepts exactly what it accepts.
@@ -128,6 +140,13 @@ def parse_line(line: str, where: str) -> Task:
         raise TaskFormatError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise TaskFormatError(f"{where}: expected a JSON object")
+    kind = obj.get("kind", "code")
+    if kind not in TASK_KINDS:
+        known = ", ".join(TASK_KINDS)
+        raise TaskFormatError(f"{where}: unknown kind {kind!r} (known: {known})")
+    if kind != "code":
+        return _other_kind(obj, kind, where)
+    obj.pop("kind", None)
     unknown = set(obj) - _FIELDS
     if unknown:
         raise TaskFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -167,6 +186,71 @@ def parse_line(line: str, where: str) -> Task:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise TaskFormatError(f"{where}: {loc}: {first['msg']}") from None
+
+
+def _metadata(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    metadata = obj.get("metadata")
+    if metadata is None:
+        return {"source": "jsonl"}
+    if not isinstance(metadata, dict):
+        raise TaskFormatError(
+            f"{where}: metadata is not a JSON object (got {_json_type(metadata)})"
+        )
+    return dict(metadata, source="jsonl")
+
+
+def _other_kind(obj: dict[str, Any], kind: str, where: str) -> Task:
+    """A math or instructions task line."""
+    unknown = set(obj) - _KIND_FIELDS[kind]
+    if unknown:
+        raise TaskFormatError(f"{where}: unknown field(s) {sorted(unknown)} for a {kind} task")
+    for key in ("id", "prompt"):
+        if not isinstance(obj.get(key), str) or not obj[key].strip():
+            raise TaskFormatError(f"{where}: missing or empty string field {key!r}")
+    metadata = _metadata(obj, where)
+    if kind == "math":
+        answer = obj.get("answer")
+        if isinstance(answer, int | float) and not isinstance(answer, bool):
+            answer = str(answer)
+        if not isinstance(answer, str) or not answer.strip():
+            raise TaskFormatError(f"{where}: a math task needs its final answer ('answer')")
+        return Task(
+            id=obj["id"],
+            kind="math",
+            prompt=obj["prompt"],
+            answer=answer.strip(),
+            metadata=metadata,
+        )
+    items = obj.get("instructions")
+    if not isinstance(items, list) or not items:
+        raise TaskFormatError(f"{where}: an instructions task needs a list of 'instructions'")
+    instructions = []
+    for index, item in enumerate(items):
+        at = f"instructions[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise TaskFormatError(f"{where}: {at} must be an object with an 'id'")
+        extra = set(item) - {"id", "kwargs"}
+        if extra:
+            raise TaskFormatError(f"{where}: {at} has unknown field(s) {sorted(extra)}")
+        kwargs = item.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise TaskFormatError(f"{where}: {at}: 'kwargs' must be an object")
+        instructions.append(
+            Instruction(id=item["id"], kwargs={k: v for k, v in kwargs.items() if v is not None})
+        )
+    from corrigo.agents.instructions import validate
+
+    try:
+        validate(instructions, obj["prompt"])
+    except TaskFormatError as exc:
+        raise TaskFormatError(f"{where}: {exc}") from None
+    return Task(
+        id=obj["id"],
+        kind="instructions",
+        prompt=obj["prompt"],
+        instructions=instructions,
+        metadata=metadata,
+    )
 
 
 def load(path_text: str) -> list[Task]:

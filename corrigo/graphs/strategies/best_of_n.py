@@ -10,18 +10,24 @@ would outvote the majority; with ``expected=True`` they rank before agreement (C
 there are generated inputs to compare on — ``agree`` candidates agree with it
 (early-stopping self-consistency): easy tasks cost one sample, hard ones up to ``n``.
 Nothing is fed back to the model: feedback here is selection.
+
+On math tasks the vote is over final answers compared as mathematics
+(self-consistency), each sample also checked against the run's independent program;
+sampling stops once ``agree`` votes name one answer, the program's agreement counting
+as a vote. On instructions tasks a sample that follows every instruction stops it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from corrigo.graphs import nodes
 from corrigo.graphs.context import RunContext
-from corrigo.graphs.policies import best_attempt, gate_passed, stop_check
+from corrigo.graphs.policies import agreement, best_attempt, gate_passed, stop_check
 from corrigo.graphs.registry import Strategy
 from corrigo.graphs.routes import Graph, new_graph
 from corrigo.graphs.selection import agree, largest_agreement
@@ -44,6 +50,11 @@ def enough(state: LoopState, ctx: RunContext) -> bool:
     """A passing candidate, agreed on by ``agree`` samples when there are inputs to compare."""
     attempts, outputs = state.get("attempts") or [], state.get("outputs")
     best = best_attempt(attempts, outputs)
+    if ctx.task.kind == "math" and best is not None:
+        # Self-consistency with early stop: ``agree`` votes for one final answer, the
+        # independent program counting as one when it agrees.
+        votes = agreement(attempts, outputs or {}).get(best.candidate.key, 1)
+        return votes + int(best.verdict.passed) >= int(ctx.param("agree", 2))
     if best is None or not best.verdict.passed:
         return False
     if not state.get("probes"):
@@ -67,10 +78,19 @@ def after_select(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] |
     return nxt
 
 
+async def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Agreement of executions (code); on math, votes that agree are the verification
+    (self-consistency), which the stop reason records."""
+    update = await agree(state, runtime)
+    if runtime.context.task.kind == "math" and enough(state, runtime.context):
+        update["stop_reason"] = "verified"
+    return update
+
+
 def build() -> Graph:
     graph = new_graph()
     graph.add_node("sample", nodes.sample, input_schema=Branch)  # type: ignore[call-overload]
-    graph.add_node("agree", agree)
+    graph.add_node("agree", select)
     graph.add_conditional_edges("design_tests", start, ["sample", "score"])
     graph.add_edge("sample", "verify")
     graph.add_edge("verify", "agree")

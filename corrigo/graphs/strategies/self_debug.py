@@ -36,5 +36,9 @@ def build() -> Graph:
 
 
 STRATEGY = Strategy(
-    "self_debug", build, roles=("solver", "refiner", "test_designer"), params={"trace": True}
+    "self_debug",
+    build,
+    roles=("solver", "refiner", "test_designer"),
+    params={"trace": True},
+    kinds=("code",),  # its feedback is a failing call's values and trace
 )

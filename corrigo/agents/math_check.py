@@ -1,0 +1,124 @@
+"""Grounded checks of math answers: an independent program, run in the sandbox.
+
+Program-aided verification (as in PAL and the verify-by-program papers): the model is
+asked, once per run and without seeing any candidate answer, for a short Python program
+that computes the answer; the program is model code, so it runs in the sandbox like any
+candidate. A candidate whose final answer agrees with the program's printed result is
+verified; one that disagrees gets the program and its result as feedback ("two methods
+disagree; one is wrong"), never the task's answer, which only scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corrigo.agents.answers import canonical, extract_answer, same_answer
+from corrigo.agents.base import render
+from corrigo.agents.extract import extract_code
+from corrigo.records import Candidate, ExecResult, Message, Task, TestResult, Verdict
+
+NO_ANSWER_FEEDBACK = (
+    "Your reply gave no final answer that could be read. Solve the problem step by step "
+    "and end with the final answer in \\boxed{}, for example \\boxed{42}."
+)
+CHECK_NAME = "independent program agrees"
+_MAX_SHOWN = 1500
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The independent program's result: its code, its run, the value it printed."""
+
+    code: str
+    result: ExecResult | None
+    value: str | None
+
+    @property
+    def problem(self) -> str:
+        """Why there is no value, or the empty string."""
+        if self.value is not None:
+            return ""
+        if not self.code:
+            return "the model wrote no program"
+        if self.result is None:
+            return "the program did not run"
+        if self.result.status != "passed":
+            tail = (self.result.stderr or self.result.detail).strip().splitlines()[-3:]
+            return f"the program ended with {self.result.status}: " + " / ".join(tail)
+        return "the program printed no answer"
+
+
+def program_messages(task: Task) -> list[Message]:
+    """Ask for a program computing the answer (the candidates are not shown)."""
+    return render("program", kind="math", prompt=task.prompt.strip())
+
+
+def program_code(reply: str) -> str | None:
+    return extract_code(reply)
+
+
+def program_value(result: ExecResult) -> str | None:
+    """The answer the program printed: its last non-empty line of output."""
+    if result.status != "passed":
+        return None
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if not lines:
+        return None
+    return extract_answer(lines[-1]) or lines[-1].strip()[:120]
+
+
+def verdict(candidate: Candidate, reference: Reference) -> Verdict:
+    """The candidate against the program: agreement verifies, disagreement is feedback.
+
+    Without a program value the check says so and scores 0.5: nothing grounds the answer
+    either way, and a later candidate that the program confirms ranks above it."""
+    if candidate.answer is None:
+        return Verdict(passed=False, score=0.0, feedback=NO_ANSWER_FEEDBACK)
+    evidence = reference.result
+    if reference.value is None:
+        feedback = (
+            f"Your final answer is {candidate.answer}. It could not be checked: an "
+            f"independent Python computation of the answer failed ({reference.problem}). "
+            "Check each step of your solution once more."
+        )
+        test = TestResult(name=CHECK_NAME, passed=False, message=reference.problem)
+        return Verdict(passed=False, score=0.5, feedback=feedback, evidence=_with(evidence, test))
+    agrees = same_answer(reference.value, candidate.answer)
+    test = TestResult(
+        name=CHECK_NAME,
+        passed=agrees,
+        message="" if agrees else f"program printed {reference.value}, answer {candidate.answer}",
+    )
+    if agrees:
+        feedback = (
+            f"Your final answer {candidate.answer} agrees with an independent Python "
+            f"computation ({reference.value})."
+        )
+        return Verdict(passed=True, score=1.0, feedback=feedback, evidence=_with(evidence, test))
+    code = reference.code if len(reference.code) <= _MAX_SHOWN else reference.code[:_MAX_SHOWN]
+    feedback = (
+        f"Your final answer is {candidate.answer}, but an independent Python program written "
+        f"for this problem printed {reference.value}. At least one of them is wrong.\n"
+        f"The program:\n```python\n{code}\n```\n"
+        "Check every step of your solution against the problem statement (and check the "
+        "program's logic too: it may be the one that is wrong)."
+    )
+    return Verdict(passed=False, score=0.0, feedback=feedback, evidence=_with(evidence, test))
+
+
+def _with(result: ExecResult | None, test: TestResult) -> ExecResult:
+    if result is None:
+        return ExecResult(status="sandbox_error", tests=[test])
+    return result.model_copy(update={"tests": [test]})
+
+
+def hidden_verdict(task: Task, candidate: Candidate) -> Verdict:
+    """Score only: the candidate's answer against the task's (no feedback text)."""
+    expected = task.answer or ""
+    passed = bool(candidate.extracted) and same_answer(expected, candidate.answer)
+    return Verdict(passed=passed, score=1.0 if passed else 0.0, feedback="")
+
+
+def vote(candidate: Candidate) -> str:
+    """The candidate's answer in the form votes compare."""
+    return canonical(candidate.answer)

@@ -74,7 +74,8 @@ async def test_a_wrong_math_answer_is_checked_by_a_program_and_corrected(
         "refine",
         replies={
             "solver": ["4000 + 391 = 4381, so the shop sold \\boxed{4381} pens."],
-            "checker": [PROGRAM],
+            # The first answer disagrees with the first program, so a second one is asked.
+            "checker": [PROGRAM, fenced("print(4000 + 391)")],
             "reviewer": ["The addition is wrong: 4000 + 391 is not 4381."],
             "refiner": ["4000 + 391 = 4391. The shop sold \\boxed{4391} pens."],
         },
@@ -86,6 +87,8 @@ async def test_a_wrong_math_answer_is_checked_by_a_program_and_corrected(
         ("solver", "solver"),
         ("checker", "check"),
         ("verifier", "check"),  # the program, run in the sandbox
+        ("checker", "check"),  # a second, independent program
+        ("verifier", "check"),
         ("verifier", "verify"),
         ("reviewer", "review"),
         ("refiner", "refine"),
@@ -96,14 +99,14 @@ async def test_a_wrong_math_answer_is_checked_by_a_program_and_corrected(
     program_run = steps[2]
     assert program_run.verdict is not None and program_run.verdict.evidence is not None
     assert program_run.verdict.evidence.stdout.strip() == "4391"
-    first_check = steps[3].verdict
+    first_check = steps[5].verdict
     assert first_check is not None and not first_check.passed
     # The refiner is told what the program printed, and shown the program.
-    refiner = steps[5].messages[-1].content
+    refiner = steps[7].messages[-1].content
     assert "printed 4391" in refiner and "print(may + june)" in refiner
     assert "not 4381" in refiner  # the reviewer's diagnosis
-    # The program was asked without any candidate in view.
-    assert "4381" not in prompts([steps[1]])
+    # The programs were asked without any candidate in view.
+    assert "4381" not in prompts([steps[1], steps[3]])
     # The task's answer, as stored, is in no message and no feedback.
     assert "4,391" not in prompts(steps)
     assert all("4,391" not in (s.verdict.feedback if s.verdict else "") for s in steps)

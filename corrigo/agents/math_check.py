@@ -5,11 +5,14 @@ asked, once per run and without seeing any candidate answer, for a short Python 
 that computes the answer; the program is model code, so it runs in the sandbox like any
 candidate. A candidate whose final answer agrees with the program's printed result is
 verified; one that disagrees gets the program and its result as feedback ("two methods
-disagree; one is wrong"), never the task's answer, which only scores.
+disagree; one is wrong"), never the task's answer, which only scores. A candidate that
+disagrees with the first program gets a second, independent one sampled
+(:mod:`corrigo.graphs.reference`); agreeing with either verifies it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from corrigo.agents.answers import canonical, extract_answer, same_answer
@@ -67,43 +70,59 @@ def program_value(result: ExecResult) -> str | None:
     return extract_answer(lines[-1]) or lines[-1].strip()[:120]
 
 
-def verdict(candidate: Candidate, reference: Reference) -> Verdict:
-    """The candidate against the program: agreement verifies, disagreement is feedback.
+def agrees(candidate: Candidate, references: Sequence[Reference]) -> bool:
+    """Whether the candidate's answer is the value some program printed."""
+    return any(r.value is not None and same_answer(r.value, candidate.answer) for r in references)
 
-    Without a program value the check says so and scores 0.5: nothing grounds the answer
-    either way, and a later candidate that the program confirms ranks above it."""
+
+def verdict(candidate: Candidate, references: Sequence[Reference]) -> Verdict:
+    """The candidate against the programs: agreement with one verifies it, disagreement
+    with all is feedback (the first program that printed a value is shown).
+
+    Without any program value the check says so and scores 0.5: nothing grounds the
+    answer either way, and a later candidate that a program confirms ranks above it."""
     if candidate.answer is None:
         return Verdict(passed=False, score=0.0, feedback=NO_ANSWER_FEEDBACK)
-    evidence = reference.result
-    if reference.value is None:
+    valued = [r for r in references if r.value is not None]
+    if not valued:
+        problem = "; ".join(r.problem for r in references) or "no program was written"
         feedback = (
             f"Your final answer is {candidate.answer}. It could not be checked: an "
-            f"independent Python computation of the answer failed ({reference.problem}). "
+            f"independent Python computation of the answer failed ({problem}). "
             "Check each step of your solution once more."
         )
-        test = TestResult(name=CHECK_NAME, passed=False, message=reference.problem)
+        test = TestResult(name=CHECK_NAME, passed=False, message=problem)
+        evidence = references[0].result if references else None
         return Verdict(passed=False, score=0.5, feedback=feedback, evidence=_with(evidence, test))
-    agrees = same_answer(reference.value, candidate.answer)
+    for reference in valued:
+        if same_answer(reference.value or "", candidate.answer):
+            test = TestResult(name=CHECK_NAME, passed=True)
+            feedback = (
+                f"Your final answer {candidate.answer} agrees with an independent Python "
+                f"computation ({reference.value})."
+            )
+            return Verdict(
+                passed=True, score=1.0, feedback=feedback, evidence=_with(reference.result, test)
+            )
+    shown = valued[0]
+    printed = ", ".join(dict.fromkeys(r.value or "" for r in valued))
     test = TestResult(
         name=CHECK_NAME,
-        passed=agrees,
-        message="" if agrees else f"program printed {reference.value}, answer {candidate.answer}",
+        passed=False,
+        message=f"program printed {printed}, answer {candidate.answer}",
     )
-    if agrees:
-        feedback = (
-            f"Your final answer {candidate.answer} agrees with an independent Python "
-            f"computation ({reference.value})."
-        )
-        return Verdict(passed=True, score=1.0, feedback=feedback, evidence=_with(evidence, test))
-    code = reference.code if len(reference.code) <= _MAX_SHOWN else reference.code[:_MAX_SHOWN]
+    code = shown.code if len(shown.code) <= _MAX_SHOWN else shown.code[:_MAX_SHOWN]
+    others = ""
+    if len(valued) > 1:
+        others = f" (another program written for it printed {valued[1].value})"
     feedback = (
         f"Your final answer is {candidate.answer}, but an independent Python program written "
-        f"for this problem printed {reference.value}. At least one of them is wrong.\n"
+        f"for this problem printed {shown.value}{others}. At least one of them is wrong.\n"
         f"The program:\n```python\n{code}\n```\n"
         "Check every step of your solution against the problem statement (and check the "
         "program's logic too: it may be the one that is wrong)."
     )
-    return Verdict(passed=False, score=0.0, feedback=feedback, evidence=_with(evidence, test))
+    return Verdict(passed=False, score=0.0, feedback=feedback, evidence=_with(shown.result, test))
 
 
 def _with(result: ExecResult | None, test: TestResult) -> ExecResult:

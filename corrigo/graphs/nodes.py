@@ -23,7 +23,7 @@ from corrigo.agents.verifier import split_generated, visible_tests
 from corrigo.graphs.calls import Asked, ask, record_verdict, run_tests
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, focus_attempt
-from corrigo.graphs.reference import as_reference, math_reference
+from corrigo.graphs.reference import as_references, math_references
 from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
 from corrigo.records import Candidate, Message, Reflection
 
@@ -116,17 +116,18 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     generated = (state.get("generated") or []) if ctx.param("expected", True) else []
 
     update: Update = {}
-    reference: Attempt | None = None
+    references: list[math_check.Reference] | None = None
     if ctx.task.kind == "math" and pending:
-        reference, asked = await math_reference(state, ctx, pending[0].round)
-        update = {"reference": reference, "spend": asked}
+        programs, asked = await math_references(state, ctx, pending)
+        references = as_references(programs)
+        update = {"references": programs, "spend": asked}
 
     async def one(candidate: Candidate) -> tuple[Attempt, Spend]:
-        if reference is not None:
+        if references is not None:
             verdict = await record_verdict(
                 ctx,
                 candidate,
-                await asyncio.to_thread(math_check.verdict, candidate, as_reference(reference)),
+                await asyncio.to_thread(math_check.verdict, candidate, references),
                 key=f"verify:{candidate.key}",
                 round=candidate.round,
             )

@@ -1,13 +1,17 @@
-"""The independent program that checks a run's math answers (program-aided checking).
+"""The independent programs that check a run's math answers (program-aided checking).
 
-Asked once per run, before any candidate is shown to it, and run in the sandbox like
-candidate code; its printed value is kept in the state (``reference``) so every later
-candidate is compared with the same computation.
+The first is asked before any candidate is shown to it and run in the sandbox like
+candidate code; its printed value checks every candidate of the run. When a candidate
+disagrees with every program so far, one more is sampled (up to ``checks`` in all, at
+the strategy's temperature): a second, independent computation breaks the tie between a
+right answer and a wrong first program, so one slip in a program does not talk a right
+answer out of being right. The programs are kept in the state (``references``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from corrigo.agents import math_check
 from corrigo.graphs.calls import ask, run_program
@@ -15,32 +19,56 @@ from corrigo.graphs.context import RunContext
 from corrigo.graphs.state import Attempt, LoopState, Spend
 from corrigo.records import Candidate, Verdict
 
+DEFAULT_CHECKS = 2
 
-async def math_reference(state: LoopState, ctx: RunContext, round_: int) -> tuple[Attempt, Spend]:
-    """The run's independent program for checking math answers: asked once (it never
-    sees a candidate), run in the sandbox, its printed value read."""
-    known = state.get("reference")
-    if known is not None:
-        return known, Spend()
+
+async def math_references(
+    state: LoopState, ctx: RunContext, pending: Sequence[Candidate]
+) -> tuple[list[Attempt], Spend]:
+    """The programs that check ``pending``: those known, plus one more while a candidate
+    with an answer agrees with none of them (at most ``checks`` in all)."""
+    known = list(state.get("references") or [])
+    spend = Spend()
+    round_ = min((c.round for c in pending), default=1)
+    limit = int(ctx.param("checks", DEFAULT_CHECKS))
+    while len(known) < limit:
+        if known and not await asyncio.to_thread(_some_disagree, pending, known):
+            break
+        program, asked = await _program(ctx, len(known), round_)
+        known.append(program)
+        spend = spend + asked
+    return known, spend
+
+
+def _some_disagree(pending: Sequence[Candidate], known: Sequence[Attempt]) -> bool:
+    references = as_references(known)
+    return any(c.answer is not None and not math_check.agrees(c, references) for c in pending)
+
+
+async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, Spend]:
+    """Program ``index``: the first greedy, later ones sampled (seeded by their index)."""
+    suffix = "" if index == 0 else str(index + 1)
     asked = await ask(
         ctx,
         role="checker",
-        key="check.program",
+        key=f"check.program{suffix}",
         messages=math_check.program_messages(ctx.task),
         round=round_,
         node="check",
+        temperature=None if index == 0 else float(ctx.param("temperature", 0.8)),
+        seed=None if index == 0 else index,
     )
     code = math_check.program_code(asked.text) if asked.text else None
     result = None
     if code:
-        result = await run_program(ctx, code, key="check.run", round=round_)
+        result = await run_program(ctx, code, key=f"check.run{suffix}", round=round_)
     value = await asyncio.to_thread(math_check.program_value, result) if result else None
     program = Candidate(
         code=code or "",
         answer=value,
         round=round_,
         extracted=code is not None,
-        key="check.program",
+        key=f"check.program{suffix}",
         origin="checker",
     )
     reference = math_check.Reference(code=code or "", result=result, value=value)
@@ -53,9 +81,10 @@ async def math_reference(state: LoopState, ctx: RunContext, round_: int) -> tupl
     return Attempt(candidate=program, verdict=verdict), asked.spend
 
 
-def as_reference(attempt: Attempt) -> math_check.Reference:
-    return math_check.Reference(
-        code=attempt.candidate.code,
-        result=attempt.verdict.evidence,
-        value=attempt.candidate.answer,
-    )
+def as_references(attempts: Sequence[Attempt]) -> list[math_check.Reference]:
+    return [
+        math_check.Reference(
+            code=a.candidate.code, result=a.verdict.evidence, value=a.candidate.answer
+        )
+        for a in attempts
+    ]

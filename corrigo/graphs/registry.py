@@ -37,6 +37,8 @@ COMMON_PARAMS: dict[str, Any] = {
     "trace": False,
     # The answer a run returns: the best verified candidate, or the last one (intrinsic).
     "keep": "best",
+    # math: independent programs that check an answer, at most (graphs/reference.py).
+    "checks": 2,
 }
 
 
@@ -81,6 +83,7 @@ _COUNTS = {
     "max_stale",
     "max_rounds",
     "lesson_count",
+    "checks",
 }
 
 
@@ -96,6 +99,7 @@ _MOST = {
     "max_stale": 100,
     "max_rounds": 100,
     "lesson_count": 20,
+    "checks": 5,
 }
 
 

@@ -89,9 +89,9 @@ class LoopState(TypedDict, total=False):
     generated_passed: bool | None  # the returned candidate on the generated tests
     hidden: Verdict | None
     first_hidden: Verdict | None
-    # math: the independent program that checks answers (its code and printed value as a
-    # candidate, its run as the verdict's evidence), asked once per run.
-    reference: Attempt | None
+    # math: the independent programs that check answers (each one's code and printed
+    # value as a candidate, its run as the verdict's evidence); see graphs/reference.py.
+    references: list[Attempt]
 
 
 class Branch(TypedDict, total=False):
@@ -123,5 +123,5 @@ def initial_state() -> LoopState:
         generated_passed=None,
         hidden=None,
         first_hidden=None,
-        reference=None,
+        references=[],
     )

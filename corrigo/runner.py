@@ -23,7 +23,7 @@ from corrigo.errors import SandboxError, StoreError, UnknownStrategy
 from corrigo.graphs import memory
 from corrigo.graphs.context import RunContext, StepLog
 from corrigo.graphs.policies import answer_attempt, best_attempt, first_attempt
-from corrigo.graphs.registry import get_strategy, parse_strategy
+from corrigo.graphs.registry import Strategy, get_strategy, parse_strategy
 from corrigo.graphs.state import LoopState, Spend, initial_state
 from corrigo.liveness import current_owner, shown
 from corrigo.models import ChatModel, build_models, check_models, resolve_specs
@@ -481,8 +481,10 @@ def run_specs(
             task=task,
             strategy=chosen.name,
             params=run_params,
-            roles={r: specs[r] for r in run_roles},
-            sampling={r: (sampling or {}).get(r) or Sampling() for r in run_roles},
+            roles={r: specs[r] for r in _roles(run_roles, chosen, task)},
+            sampling={
+                r: (sampling or {}).get(r) or Sampling() for r in _roles(run_roles, chosen, task)
+            },
             budgets=budgets,
             limits=limits or Limits(),
             sandbox=sandbox or settings.sandbox,
@@ -492,6 +494,14 @@ def run_specs(
         )
         for task in tasks
     ]
+
+
+def _roles(roles: Sequence[str], strategy: Strategy, task: Task) -> list[str]:
+    """A run's roles: the strategy's, plus the checker that writes a math task's
+    independent programs (every strategy but the ungrounded ones)."""
+    if task.kind == "math" and strategy.grounded and "checker" not in roles:
+        return [*roles, "checker"]
+    return list(roles)
 
 
 async def run_stored(

@@ -50,6 +50,8 @@ class Strategy:
     params: Mapping[str, Any] = field(default_factory=dict)
     # The task kinds it takes (corrigo.records.TASK_KINDS).
     kinds: tuple[str, ...] = ("code", "math", "instructions")
+    # Whether anything outside the model checks its answers (False: intrinsic).
+    grounded: bool = True
 
     @property
     def doc(self) -> str:

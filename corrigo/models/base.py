@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from corrigo.records import Message, Usage
 
-ROLES = ("solver", "reviewer", "refiner", "test_designer", "reflector")
+ROLES = ("solver", "reviewer", "refiner", "test_designer", "reflector", "checker")
 DEFAULT_LOCAL = "qwen2.5-coder-1.5b"  # the local model used when none is configured
 
 # What ``temperature=None`` / ``seed=None`` mean for every model: deterministic decoding.

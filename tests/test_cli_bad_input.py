@@ -56,7 +56,7 @@ def test_unknown_strategy(tmp_path: Path, script: Path) -> None:
     _assert_clean_failure(
         done,
         home,
-        "unknown strategy 'telepathy' (known: single, refine, self_debug, reflexion, best_of_n, multi_agent, tree_search)",
+        "unknown strategy 'telepathy' (known: single, refine, self_debug, reflexion, best_of_n, multi_agent, tree_search, intrinsic)",
     )
 
 

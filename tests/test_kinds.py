@@ -182,6 +182,15 @@ async def test_intrinsic_sees_no_signal_and_returns_its_last_answer(
     assert "Final" not in second_review and "4381" in second_review
 
 
+async def test_single_does_not_check_math_answers(tmp_path: Path, settings: Settings) -> None:
+    """A check would ask the model for programs and decide nothing: the baseline is one call."""
+    outcome, steps = await run(
+        tmp_path, settings, MATH, "single", replies={"solver": ["\\boxed{4391}"]}
+    )
+    assert [(s.kind, s.node) for s in steps] == [("model", "solver"), ("exec", "score")]
+    assert outcome.totals.model_calls == 1 and outcome.hidden_passed is True
+
+
 async def test_intrinsic_on_instructions_shows_no_checker_output(
     tmp_path: Path, settings: Settings
 ) -> None:
@@ -353,7 +362,7 @@ print(4391)
             tmp_path,
             settings,
             MATH,
-            "single",
+            "refine",
             sandbox=backend,
             replies={"solver": ["\\boxed{4391}"], "checker": [fenced(hostile)]},
         )

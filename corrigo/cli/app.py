@@ -22,6 +22,8 @@ lessons_app = typer.Typer(help="Lessons carried across tasks.", no_args_is_help=
 app.add_typer(lessons_app, name="lessons")
 sandbox_app = typer.Typer(help="Sandbox housekeeping.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+suites_app = typer.Typer(help="Offline task suites: list and pull.", no_args_is_help=True)
+app.add_typer(suites_app, name="suites")
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
@@ -56,6 +58,7 @@ def _register() -> None:
         runs,
         sandbox,
         serve,
+        suites,
     )
 
 

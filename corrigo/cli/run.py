@@ -67,7 +67,7 @@ def run_command(
 
     settings = settings_for(store=store, home=home, base_url=base_url)
     roles = _parse_roles(role)
-    task_list = corrigo.load_tasks(tasks)
+    task_list = corrigo.load_tasks(tasks, home=settings.home)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -25,7 +25,7 @@ from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, focus_attempt
 from corrigo.graphs.reference import as_references, math_references
 from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
-from corrigo.records import Candidate, Message, Reflection
+from corrigo.records import Candidate, Message, Reflection, Verdict
 
 Update = dict[str, Any]
 FRESH_TEMPERATURE = 0.8
@@ -326,3 +326,15 @@ async def retry(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     notes = state.get("notes") or []
     messages = retry_messages(ctx.task, target.candidate, target.verdict, notes)
     return await revision(state, ctx, role="solver", node="retry", messages=messages, parent=target)
+
+
+async def accept(state: LoopState, runtime: Runtime[RunContext]) -> Update:
+    """Take the pending candidates as attempts without checking them (``intrinsic``, and
+    ``single`` where a check would cost model calls and decide nothing).
+
+    Nothing from outside the model judges them during the run; their verdicts are blank
+    (score 0, no feedback), and only the final scoring on hidden tests or answers, which
+    no prompt ever sees, measures them."""
+    pending = sorted(state.get("pending") or [], key=lambda c: (c.round, c.key))
+    blank = Verdict(passed=False, score=0.0, feedback="")
+    return {"pending": None, "attempts": [Attempt(candidate=c, verdict=blank) for c in pending]}

@@ -268,7 +268,7 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
 
         for name, selector in config.suites.items():
             try:
-                suites[name] = await asyncio.to_thread(load_tasks, selector)
+                suites[name] = await asyncio.to_thread(load_tasks, selector, home=settings.home)
             except CorrigoError as exc:
                 raise ConfigError(f"suite {name!r} ({selector}): {exc}") from None
         async with AsyncExitStack() as stack:

@@ -22,19 +22,7 @@ from corrigo.graphs.nodes import Update, revision
 from corrigo.graphs.policies import over_budget
 from corrigo.graphs.registry import Strategy
 from corrigo.graphs.routes import Graph, new_graph, unless_error
-from corrigo.graphs.state import Attempt, LoopState
-from corrigo.records import Verdict
-
-
-async def accept(state: LoopState, runtime: Runtime[RunContext]) -> Update:
-    """``intrinsic``: take the pending candidates as attempts without checking them.
-
-    Nothing from outside the model judges them during the run; their verdicts are blank
-    (score 0, no feedback), and only the final scoring on hidden tests or answers, which
-    no prompt ever sees, measures them."""
-    pending = sorted(state.get("pending") or [], key=lambda c: (c.round, c.key))
-    blank = Verdict(passed=False, score=0.0, feedback="")
-    return {"pending": None, "attempts": [Attempt(candidate=c, verdict=blank) for c in pending]}
+from corrigo.graphs.state import LoopState
 
 
 async def self_review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
@@ -84,7 +72,7 @@ def build() -> Graph:
     graph = new_graph()
     for name, node in (
         ("solve", nodes.solve),
-        ("accept", accept),
+        ("accept", nodes.accept),
         ("self_review", self_review),
         ("self_revise", self_revise),
     ):

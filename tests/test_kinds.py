@@ -376,3 +376,68 @@ print(4391)
     assert not marker.exists()
     assert listener.accepted == 0
     assert outcome.visible_passed is True  # the printed value still checks the answer
+
+
+SECRET = {**MATH, "id": "shop/2", "answer": "7919"}
+EVERY_ROLE = {
+    "solver": ["I think it is \\boxed{12}.", "Maybe \\boxed{13}."] * 6,
+    "checker": [fenced("print(100)"), fenced("print(101)")],
+    "reviewer": ["BEST: 1\nFAULT: the sum is off.", "Check the sum."] * 6,
+    "refiner": ["Revised: \\boxed{14}.", "Revised again: \\boxed{15}."] * 6,
+    "reflector": ["Add the two months carefully."] * 6,
+}
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["single", "refine", "reflexion", "best_of_n", "multi_agent", "tree_search", "intrinsic"],
+)
+async def test_no_strategy_lets_the_hidden_answer_reach_a_prompt_or_a_lesson(
+    tmp_path: Path, settings: Settings, strategy: str
+) -> None:
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        SECRET,
+        f"{strategy}(lessons=learn)",
+        replies=EVERY_ROLE,
+        max_rounds=3,
+    )
+    assert outcome.stop_reason != "error", outcome.error
+    assert outcome.hidden_passed is False
+    assert len([s for s in steps if s.kind == "model"]) >= 1
+    for step in steps:
+        for text in (
+            *(m.content for m in step.messages),
+            step.output or "",
+            step.verdict.feedback if step.verdict else "",
+        ):
+            assert "7919" not in text, (step.key, text)
+    async with corrigo.open_store(settings.resolved_store_url) as store:
+        notes = await store.search_reflections("", limit=50)
+    assert all("7919" not in n.text for n in notes)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["single", "refine", "reflexion", "best_of_n", "multi_agent", "tree_search", "intrinsic"],
+)
+async def test_every_strategy_takes_instructions_tasks(
+    tmp_path: Path, settings: Settings, strategy: str
+) -> None:
+    replies = {
+        "solver": ["Rain falls On the town.", "Rain falls."] * 6,
+        "reviewer": ["BEST: 1\nFAULT: capitals remain.", "Capitals remain."] * 6,
+        "refiner": ["Rain Falls.", "rain falls on the town."] * 6,
+        "reflector": ["Write in lowercase only."] * 6,
+    }
+    outcome, steps = await run(
+        tmp_path, settings, LOWERCASE, f"{strategy}(lessons=learn)", replies=replies
+    )
+    assert outcome.stop_reason != "error", outcome.error
+    assert outcome.first_round_hidden_passed is False
+    assert outcome.hidden_loose_passed is not None
+    grounded = strategy != "intrinsic"
+    # Grounded strategies show the checker's verdict to the model; intrinsic never does.
+    shown = any("english_lowercase" in m.content for s in steps for m in s.messages)
+    assert shown == (grounded and strategy not in ("single", "best_of_n"))

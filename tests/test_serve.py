@@ -299,6 +299,23 @@ def test_every_endpoint_but_health_needs_a_valid_token(server: Server) -> None:
         ({"tasks": [_inline("a", "assert __import__('os').getuid() == 0")]}, "code_not_allowed"),
         ({"tasks": [{**_inline("a"), "preamble": "import os"}]}, "code_not_allowed"),
         ({"tasks": [{**_inline("a"), "hidden_tests": ["print(1)"]}]}, "code_not_allowed"),
+        # Instruction checkers read some arguments as patterns: those tasks come from suites.
+        (
+            {
+                "tasks": [
+                    {
+                        "id": "i",
+                        "kind": "instructions",
+                        "prompt": "p",
+                        "instructions": [
+                            {"id": "keywords:existence", "kwargs": {"keywords": ["(a+)+$"]}}
+                        ],
+                    }
+                ]
+            },
+            "code_not_allowed",
+        ),
+        ({"tasks": [{"id": "m", "kind": "math", "prompt": "p"}]}, "invalid_task"),
         # Lessons are shared by every caller of the store: not over HTTP.
         ({"tasks": "demo:add", "strategy": "refine(lessons=learn)"}, "lessons_not_allowed"),
         ({"tasks": "demo:add", "params": {"lessons": "use"}}, "lessons_not_allowed"),

@@ -247,6 +247,15 @@ def _data_only(task: Task, where: str) -> None:
     request's task may hold only data there: literal checks of its entry point."""
     from corrigo.agents.test_designer import is_literal_check
 
+    if task.kind == "instructions":
+        # Some checkers read their arguments as regular expressions (keywords), which the
+        # server would run on its own threads: such tasks come from configured suites.
+        raise ApiError(
+            422,
+            "code_not_allowed",
+            f"{where}: instructions tasks are not accepted over HTTP (their checkers' "
+            "arguments are patterns the server would run); use a suite configured on the server",
+        )
     if task.preamble.strip():
         raise ApiError(
             422, "code_not_allowed", f"{where}: a preamble is code; tasks sent over HTTP have none"

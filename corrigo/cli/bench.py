@@ -136,7 +136,8 @@ def _render(report: Any, out: Path | None, settings: Any, as_json: bool) -> None
 @bench_app.command("run")
 def run_command(
     suite: str | None = typer.Argument(
-        None, help="Task selector: humaneval[:20], jsonl:PATH, ... (omit with --resume)."
+        None,
+        help="Task selector: humaneval[:20], jsonl:PATH, a pulled suite (gsm[:50], ifeval[:50]) (omit with --resume).",
     ),
     strategies: list[str] = typer.Option(
         [],

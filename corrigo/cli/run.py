@@ -30,7 +30,8 @@ def _parse_roles(values: list[str]) -> dict[str, str]:
 @app.command("run")
 def run_command(
     tasks: str = typer.Argument(
-        ..., help="Task selector: humaneval, humaneval[:20], humaneval:HumanEval/12, jsonl:PATH"
+        ...,
+        help="Task selector: humaneval[:20], humaneval:HumanEval/12, jsonl:PATH, or a pulled suite: gsm[:50], ifeval[:50] (corrigo suites list)",
     ),
     strategy: str = typer.Option(
         "best_of_n",

@@ -77,6 +77,28 @@ async def _models(settings: Settings, model: str | None) -> list[Check]:
     return [local, Check("model", True, ", ".join(sorted(set(specs.values()))) + " reachable")]
 
 
+def _suites(settings: Settings) -> Check:
+    """Pulled suites, and whether instruction suites can be checked here."""
+    import importlib.util
+
+    from corrigo.tasks.suites import nltk_data_dir, status
+
+    pulled = [row for row in status(settings.home) if row.pulled]
+    names = ", ".join(f"{row.suite.name} ({row.tasks})" for row in pulled) or "none pulled"
+    needs_checkers = any(row.suite.kind == "instructions" for row in pulled)
+    if not needs_checkers:
+        return Check("suites", True, names)
+    if importlib.util.find_spec("if_verifiable") is None:
+        return Check(
+            "suites",
+            False,
+            f"{names}; instruction checkers missing: pip install 'corrigo[instructions]'",
+        )
+    if nltk_data_dir(settings.home) is None:
+        return Check("suites", False, f"{names}; NLTK data missing: corrigo suites pull ifeval")
+    return Check("suites", True, f"{names}; instruction checkers and NLTK data present")
+
+
 async def run_checks(settings: Settings, model: str | None = None) -> list[Check]:
     config = Check("config", True, f"home {settings.home}; sandbox {settings.sandbox}")
     return [
@@ -84,4 +106,5 @@ async def run_checks(settings: Settings, model: str | None = None) -> list[Check
         await _store(settings),
         await _sandbox(settings),
         *await _models(settings, model),
+        _suites(settings),
     ]

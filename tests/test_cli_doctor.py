@@ -15,6 +15,19 @@ def test_doctor_all_ok_with_a_scripted_model(tmp_path: Path) -> None:
     assert lines["store"].startswith("ok") and "corrigo.db" in lines["store"]
     assert lines["sandbox"].startswith("ok") and "smoke test passed" in lines["sandbox"]
     assert lines["model"].startswith("ok") and "reachable" in lines["model"]
+    assert lines["suites"].startswith("ok") and "none pulled" in lines["suites"]
+
+
+def test_doctor_fails_when_an_instructions_suite_has_no_nltk_data(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    suite = home / "suites" / "ifeval"
+    suite.mkdir(parents=True)
+    (suite / "tasks.jsonl").write_text("{}\n")
+    script = write_script(tmp_path / "s.yaml", {"replies": {"solver": [fenced("x = 1")]}})
+    done = corrigo("doctor", "--model", f"scripted:{script}", home=home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(line for line in done.stdout.splitlines() if " suites " in line)
+    assert "NLTK data missing: corrigo suites pull ifeval" in line
 
 
 def test_doctor_fails_on_unreachable_model(tmp_path: Path) -> None:

@@ -11,11 +11,21 @@ Two JSON Lines files come out of one selection of finished runs:
   ever chosen; an unscored run gives no preference rows.
 
 Rows are TRL's *conversational* shape (message lists) or its *standard* one (plain
-text), plus columns that trace each row to its run: ``run_id``, ``task_id``,
+text), plus columns that trace each row to its run: ``run_id``, ``task_id``, ``kind``,
 ``strategy``, ``model`` (the solver's spec), ``round`` and ``verified_by``. The prompt
-is the solver's first prompt in the run; hidden tests never reach a prompt in corrigo,
-so they never reach these files either. Answers are the candidate's code in a
-```` ```python ```` fence, as the solver is asked to write them.
+is the solver's first prompt in the run; hidden tests (and a math task's answer) never
+reach a prompt in corrigo, so they never reach a prompt in these files either.
+
+What an answer is follows the task's kind, as the solver is asked to write it:
+
+- ``code``: the candidate's program in a ```` ```python ```` fence; scored by the
+  hidden tests (``verified_by`` ``hidden_tests``).
+- ``math``: the full worked solution, ending in its final answer; scored by the task's
+  answer (``hidden_answer``). A rejected solution is one whose check against the
+  independent program failed and whose final answer is not the chosen one's (a right
+  answer the program wrongly disputed is no counter-example).
+- ``instructions``: the reply; scored by the instruction checkers, strict
+  (``instructions``). A rejected reply is one that breaks some instruction.
 """
 
 from __future__ import annotations
@@ -71,14 +81,29 @@ def _usable(candidate: Candidate | None) -> bool:
     return candidate is not None and candidate.extracted and bool(candidate.code.strip())
 
 
-def _failed_candidates(steps: Sequence[Step], chosen: str) -> Iterator[Candidate]:
-    """Candidates of the run whose visible tests failed, each distinct code once, in the
-    order they were made; never the chosen code itself."""
+_VERIFIED_BY = {"code": "hidden_tests", "math": "hidden_answer", "instructions": "instructions"}
+_FAILED = {
+    "code": "answer failed hidden tests",
+    "math": "final answer is not the task's answer",
+    "instructions": "reply breaks an instruction (strict)",
+}
+
+
+def _failed_candidates(steps: Sequence[Step], chosen: Candidate) -> Iterator[Candidate]:
+    """Candidates of the run whose visible check failed, each distinct text once, in the
+    order they were made; never the chosen text itself, nor (math) another solution with
+    the chosen final answer."""
     verdicts: dict[str, Verdict] = {}
     for step in steps:
-        if step.kind == "exec" and step.role == "verifier" and step.verdict and step.candidate:
+        if (
+            step.kind == "exec"
+            and step.role == "verifier"
+            and step.node != "check"  # a math checker's program run, not a candidate
+            and step.verdict
+            and step.candidate
+        ):
             verdicts[step.candidate.key or step.candidate.code] = step.verdict
-    seen = {chosen.strip()}
+    seen = {chosen.code.strip()}
     for step in steps:
         candidate = step.candidate
         if step.kind != "model" or candidate is None or not _usable(candidate):
@@ -86,8 +111,16 @@ def _failed_candidates(steps: Sequence[Step], chosen: str) -> Iterator[Candidate
         verdict = verdicts.get(candidate.key or candidate.code)
         if verdict is None or verdict.passed or candidate.code.strip() in seen:
             continue
+        if chosen.answer is not None and _same_answer(chosen.answer, candidate.answer):
+            continue
         seen.add(candidate.code.strip())
         yield candidate
+
+
+def _same_answer(a: str, b: str | None) -> bool:
+    from corrigo.agents.answers import same_answer
+
+    return same_answer(a, b)
 
 
 def training_rows(
@@ -105,10 +138,13 @@ def training_rows(
     best = outcome.best
     if best is None or not _usable(best):
         return [], [], "no answer"
-    if record.spec.task.hidden_tests:
+    from corrigo.agents.kinds import scored
+
+    task = record.spec.task
+    if scored(task):
         if outcome.hidden_passed is not True:
-            return [], [], "answer failed hidden tests"
-        verified_by = "hidden_tests"
+            return [], [], _FAILED[task.kind]
+        verified_by = _VERIFIED_BY[task.kind]
     elif not allow_unscored:
         return [], [], "no hidden tests (see --allow-unscored)"
     elif not outcome.visible_passed:
@@ -120,9 +156,10 @@ def training_rows(
         return [], [], "no solver prompt stored"
 
     def answer(code: str) -> Any:
+        text = fence(code) if task.kind == "code" else code.strip()
         if format == "standard":
-            return fence(code)
-        return [{"role": "assistant", "content": fence(code)}]
+            return text
+        return [{"role": "assistant", "content": text}]
 
     if format == "standard":
         prompt: Any = "\n\n".join(m.content for m in messages)
@@ -130,7 +167,8 @@ def training_rows(
         prompt = [{"role": m.role, "content": m.content} for m in messages]
     trace = {
         "run_id": record.id,
-        "task_id": record.spec.task.id,
+        "task_id": task.id,
+        "kind": task.kind,
         "strategy": record.spec.strategy,
         "model": record.spec.roles.get("solver", ""),
     }
@@ -144,8 +182,8 @@ def training_rows(
         }
     ]
     preference: list[Row] = []
-    if verified_by == "hidden_tests":
-        for rejected in _failed_candidates(steps, best.code):
+    if verified_by != "visible_tests":
+        for rejected in _failed_candidates(steps, best):
             preference.append(
                 {
                     "prompt": prompt,

@@ -497,11 +497,13 @@ def run_specs(
 
 
 def _roles(roles: Sequence[str], strategy: Strategy, task: Task) -> list[str]:
-    """A run's roles: the strategy's, plus the checker that writes a math task's
-    independent programs (every strategy but the ungrounded ones)."""
-    if task.kind == "math" and strategy.grounded and "checker" not in roles:
-        return [*roles, "checker"]
-    return list(roles)
+    """A run's roles: the strategy's (without the test designer, which writes tests for
+    functions only), plus the checker that writes a math task's independent programs
+    (every strategy but the ungrounded ones)."""
+    kept = [r for r in roles if task.kind == "code" or r != "test_designer"]
+    if task.kind == "math" and strategy.grounded and "checker" not in kept:
+        kept.append("checker")
+    return kept
 
 
 async def run_stored(

@@ -31,7 +31,7 @@ from tests.helpers import corrigo, fenced, write_script
 # Extra columns are allowed (trainers ignore or drop them): ours trace rows to runs.
 TRL_PROMPT_COMPLETION = {"prompt", "completion"}
 TRL_PREFERENCE = {"prompt", "chosen", "rejected"}
-TRACE = {"run_id", "task_id", "strategy", "model", "round", "verified_by"}
+TRACE = {"run_id", "task_id", "kind", "strategy", "model", "round", "verified_by"}
 
 RIGHT = "def inc(x):\n    return x + 1"
 WRONG = "def inc(x):\n    return x"

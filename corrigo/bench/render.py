@@ -1,4 +1,9 @@
-"""A bench report as text: the table's cells (terminal and markdown), markdown, files."""
+"""A bench report as text: the table's cells (terminal and markdown), markdown, files.
+
+``COLUMNS`` and ``rows`` are the table every bench has; ``table`` adds the ``loose``
+column (IFEval's loose prompt-level accuracy, next to the strict ``final``) when some
+cell has instructions tasks.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +53,23 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def has_loose(report: BenchReport) -> bool:
+    """Whether some cell has instructions tasks (a loose accuracy next to the strict one)."""
+    return any(c.loose is not None for c in report.cells)
+
+
+def table(report: BenchReport) -> tuple[list[str], list[list[str]]]:
+    """The report's columns and rows: ``COLUMNS`` and ``rows``, with a ``loose`` column
+    after ``final`` when some cell has instructions tasks."""
+    cells = rows(report)
+    if not has_loose(report):
+        return list(COLUMNS), cells
+    at = COLUMNS.index("final") + 1
+    for row, c in zip(cells, report.cells, strict=True):
+        row.insert(at, _pass(c.loose_passed, c.loose_tasks, c.loose))
+    return [*COLUMNS[:at], "loose", *COLUMNS[at:]], cells
+
+
 def rows(report: BenchReport) -> list[list[str]]:
     """The report's table as text cells, in ``COLUMNS`` order (terminal and markdown)."""
     out = []
@@ -84,7 +106,8 @@ def to_markdown(report: BenchReport) -> str:
         "",
         f"- suite: `{spec.suite}`"
         + (f" (first {spec.limit})" if spec.limit else "")
-        + f", {n} tasks",
+        + f", {n} tasks"
+        + kinds_note(report),
         f"- strategies: {', '.join(spec.strategies)}",
         f"- models: {', '.join(f'`{m}`' for m in spec.models)}",
         f"- max rounds: {spec.max_rounds}; sandbox: {spec.sandbox}; corrigo {spec.corrigo_version}",
@@ -92,10 +115,9 @@ def to_markdown(report: BenchReport) -> str:
     ]
     if spec.params:
         lines.append(f"- parameters: `{json.dumps(spec.params, sort_keys=True)}`")
-    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += [
-        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(report)
-    ]
+    columns, cells = table(report)
+    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in cells]
     lines += [
         "",
         "first / final: hidden pass@1 of the first round's candidate and of the returned one;",
@@ -105,9 +127,25 @@ def to_markdown(report: BenchReport) -> str:
         "the runs' wall-clock seconds, summed. tok/solved = tokens / max(1, solved).",
         "gen FP / gen FN: generated tests passing a hidden-failing answer / failing a",
         "hidden-passing one, over tasks with generated tests (- when there are none).",
-        "",
     ]
-    return "\n".join(lines)
+    if "math" in report.kinds:
+        lines.append("math: hidden = the task's final answer (it never reaches a prompt).")
+    if has_loose(report):
+        lines += [
+            "instructions: first / final are strict (every instruction followed as written);",
+            "loose: final replies passing in IFEval's loose mode (also the reply without its",
+            "first or last line, or without asterisks), over the instructions tasks.",
+        ]
+    return "\n".join([*lines, ""])
+
+
+def kinds_note(report: BenchReport) -> str:
+    """The suite's task kinds for a header (`` (math)``), when not only code tasks."""
+    if set(report.kinds) <= {"code"}:
+        return ""
+    if len(report.kinds) == 1:
+        return f" ({next(iter(report.kinds))})"
+    return " (" + ", ".join(f"{n} {kind}" for kind, n in report.kinds.items()) + ")"
 
 
 def default_report_dir(settings: Settings, bench_id: str) -> Path:

@@ -7,7 +7,11 @@ task; runs left ``running`` by a killed process and ``cancelled`` runs are ignor
   candidate and of the returned one; ``lift`` = final − first round.
 - ``vs_single``: final pass rate minus that of the ``single`` cell with the same model
   (None when the bench has no such cell, or for the single cell itself).
-- ``fixed`` / ``broken``: incorrect→correct and correct→incorrect flips on hidden tests.
+- ``fixed`` / ``broken``: incorrect→correct and correct→incorrect flips on hidden tests
+  (for every kind: a math task's hidden answer, an instructions task's strict check).
+- ``loose`` = ``loose_passed`` / ``loose_tasks``: instructions tasks only, the returned
+  reply's prompt-level accuracy in IFEval's loose mode (``final_pass_rate`` is the
+  strict one), over the cell's instructions tasks; None when it has none.
 - ``model_calls``, ``tokens`` (in + out), ``seconds`` (the runs' wall-clock seconds,
   summed), ``tokens_per_solved`` = tokens / max(1, tasks solved).
 - generated tests, over tasks where they were written (``generated_passed`` is not
@@ -20,7 +24,7 @@ task; runs left ``running`` by a killed process and ``cancelled`` runs are ignor
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -61,6 +65,9 @@ class CellReport:
     stop_reasons: dict[str, int]
     ignored_runs: int
     runs: dict[str, str] = field(default_factory=dict)
+    loose_tasks: int = 0
+    loose_passed: int = 0
+    loose: float | None = None
 
     @property
     def tokens_per_task(self) -> float:
@@ -73,6 +80,8 @@ class BenchReport:
     # The suite's task ids, in order (None when the suite can no longer be loaded).
     task_ids: list[str] | None
     cells: list[CellReport]
+    # How many of the tasks with a run are of each kind (code, math, instructions).
+    kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -83,6 +92,7 @@ class BenchReport:
             "bench": self.bench.model_dump(mode="json"),
             "tasks": self.task_ids,
             "complete": self.complete,
+            "kinds": self.kinds,
             "cells": [asdict(c) for c in self.cells],
         }
 
@@ -113,9 +123,18 @@ def summarize(
     *,
     missing: Sequence[str] = (),
     ignored_runs: int = 0,
+    kinds: Mapping[str, str] | None = None,
 ) -> CellReport:
-    """One cell's metrics from its outcomes (one per task)."""
+    """One cell's metrics from its outcomes (one per task); ``kinds`` (task id → kind)
+    counts an instructions run that ended without a loose score as a loose fail."""
     n = len(outcomes)
+    kinds = kinds or {}
+    measured = [
+        o
+        for o in outcomes
+        if o.hidden_loose_passed is not None or kinds.get(o.task_id) == "instructions"
+    ]
+    loose_passed = sum(1 for o in measured if o.hidden_loose_passed)
     first = sum(1 for o in outcomes if o.first_round_hidden_passed)
     final = sum(1 for o in outcomes if o.hidden_passed)
     tokens_in = sum(o.totals.tokens_in for o in outcomes)
@@ -159,6 +178,9 @@ def summarize(
         stop_reasons=dict(sorted(stops.items())),
         ignored_runs=ignored_runs,
         runs={o.task_id: o.run_id for o in outcomes},
+        loose_tasks=len(measured),
+        loose_passed=loose_passed,
+        loose=_rate(loose_passed, len(measured)),
     )
 
 
@@ -197,6 +219,7 @@ async def build_report(
     spec: BenchSpec, store: TrajectoryStore, task_ids: Sequence[str] | None
 ) -> BenchReport:
     cells: list[CellReport] = []
+    kinds: dict[str, str] = {}  # task id → kind, from the runs' specs
     wanted = set(task_ids) if task_ids is not None else None
     for strategy in spec.strategies:
         for model in spec.models:
@@ -208,6 +231,7 @@ async def build_report(
             order = list(task_ids) if task_ids is not None else sorted(chosen)
             outcomes = [chosen[t].outcome for t in order if t in chosen]
             missing = [t for t in order if t not in chosen]
+            kinds.update((t, r.spec.task.kind) for t, r in chosen.items())
             cells.append(
                 summarize(
                     strategy,
@@ -216,10 +240,16 @@ async def build_report(
                     [o for o in outcomes if o is not None],
                     missing=missing,
                     ignored_runs=ignored,
+                    kinds={t: r.spec.task.kind for t, r in chosen.items()},
                 )
             )
     ids = list(task_ids) if task_ids is not None else None
-    return BenchReport(bench=spec, task_ids=ids, cells=_vs_single(cells))
+    counts: dict[str, int] = {}
+    for kind in kinds.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    return BenchReport(
+        bench=spec, task_ids=ids, cells=_vs_single(cells), kinds=dict(sorted(counts.items()))
+    )
 
 
 def _is_single(strategy: str) -> bool:

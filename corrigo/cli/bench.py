@@ -83,18 +83,19 @@ def _parse_params(values: list[str]) -> dict[str, Any]:
 
 def _tables(report: Any, width: int) -> list[Table]:
     """The report as one table, or on a narrow terminal as two: pass rates, then costs."""
-    from corrigo.bench.render import COLUMNS, rows
+    from corrigo.bench.render import kinds_note
+    from corrigo.bench.render import table as report_table
 
     spec = report.bench
-    cells = rows(report)
-    groups = [list(range(len(COLUMNS)))]
+    columns, cells = report_table(report)  # with "loose" when some cell has instructions tasks
+    groups = [list(range(len(columns)))]
     if width < 160:
-        quality = ["first", "final", "lift", "vs single", "i→c", "c→i", "errors"]
-        first = [0, 1, *(COLUMNS.index(name) for name in quality)]
-        groups = [first, [0, 1, *(i for i in range(2, len(COLUMNS)) if i not in first)]]
+        quality = ["first", "final", "loose", "lift", "vs single", "i→c", "c→i", "errors"]
+        first = [0, 1, *(columns.index(name) for name in quality if name in columns)]
+        groups = [first, [0, 1, *(i for i in range(2, len(columns)) if i not in first)]]
     tables = []
     for n, group in enumerate(groups):
-        title = f"corrigo bench {spec.id} · {spec.suite}" if n == 0 else None
+        title = f"corrigo bench {spec.id} · {spec.suite}{kinds_note(report)}" if n == 0 else None
         table = Table(
             title=title,
             title_justify="left",
@@ -103,12 +104,14 @@ def _tables(report: Any, width: int) -> list[Table]:
             pad_edge=False,
         )
         for i in group:
-            name = COLUMNS[i]
+            name = columns[i]
             if name in {"strategy", "model"}:
                 table.add_column(name, overflow="fold", min_width=8)
             else:  # numbers stay whole; headers and pass rates may break at spaces
                 header = name.replace(" ", "\n").replace("/", "/\n")
-                table.add_column(header, justify="right", no_wrap=name not in {"first", "final"})
+                table.add_column(
+                    header, justify="right", no_wrap=name not in {"first", "final", "loose"}
+                )
         for row in cells:
             table.add_row(*(row[i] for i in group))
         tables.append(table)

@@ -1,14 +1,18 @@
-"""Tables and text the commands print."""
+"""Tables and text the commands print; for math and instructions tasks, each step of
+``corrigo show`` as the answer and its check (code tasks are shown by ``cli/runs.py``)."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
 
+from rich.console import RenderableType
 from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
 from rich.table import Table
 
-from corrigo.records import Outcome, RunRecord, Step
+from corrigo.records import Candidate, ExecResult, Outcome, RunRecord, Step, Task, Verdict
 
 
 def _mark(value: bool | None) -> str:
@@ -17,13 +21,22 @@ def _mark(value: bool | None) -> str:
     return "[green]pass[/green]" if value else "[red]fail[/red]"
 
 
+def _has_loose(outcomes: Sequence[Outcome]) -> bool:
+    """Whether some outcome was scored in IFEval's loose mode (an instructions task)."""
+    return any(o.hidden_loose_passed is not None for o in outcomes)
+
+
 def outcome_table(outcomes: Sequence[Outcome]) -> Table:
+    """One row per run; a ``loose`` column (instructions tasks: every instruction
+    followed in IFEval's loose mode) only when some outcome has one."""
     table = Table(title="corrigo run", title_justify="left")
+    loose = _has_loose(outcomes)
     for name, justify in [
         ("task", "left"),
         ("first round", "center"),
         ("final visible", "center"),
         ("hidden", "center"),
+        *([("loose", "center")] if loose else []),
         ("rounds", "right"),
         ("model calls", "right"),
         ("tokens", "right"),
@@ -38,6 +51,7 @@ def outcome_table(outcomes: Sequence[Outcome]) -> Table:
             _mark(o.first_round_passed),
             _mark(o.visible_passed),
             _mark(o.hidden_passed),
+            *([_mark(o.hidden_loose_passed)] if loose else []),
             str(o.rounds),
             str(o.totals.model_calls),
             str(o.totals.tokens_in + o.totals.tokens_out),
@@ -64,8 +78,14 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
     calls = sum(o.totals.model_calls for o in outcomes)
     tokens = sum(o.totals.tokens_in + o.totals.tokens_out for o in outcomes)
     seconds = sum(o.totals.seconds for o in outcomes)
+    loose = ""
+    if _has_loose(outcomes):
+        scored = [o for o in outcomes if o.hidden_loose_passed is not None]
+        passed = sum(1 for o in scored if o.hidden_loose_passed)
+        loose = f", loose pass {passed}/{len(scored)}"
     return (
-        f"totals: hidden pass {hidden}/{n} (first round {first}/{n}), visible pass {visible}/{n}; "
+        f"totals: hidden pass {hidden}/{n} (first round {first}/{n}){loose}, "
+        f"visible pass {visible}/{n}; "
         f"incorrect→correct {fixed}, correct→incorrect {broken}; "
         f"model calls {calls}, tokens {tokens}, run seconds {seconds:.1f}"
     )
@@ -108,3 +128,184 @@ def code_diff(old: str, new: str) -> str:
 
 def step_title(step: Step) -> str:
     return f"#{step.seq} round {step.round} · {step.role} ({step.node})"
+
+
+def model_line(step: Step) -> str:
+    """A model step's model, tokens, latency and flags, dimmed."""
+    usage = step.usage
+    extra = "".join(f" · {flag}" for flag in step.flags)
+    if step.temperature:
+        extra += f" · temperature {step.temperature:g}"
+    return (
+        f"[dim]{escape(step.model or '')} · {usage.tokens_in}→{usage.tokens_out} tokens"
+        f" · {usage.latency_ms:.0f} ms{escape(extra)}[/dim]"
+    )
+
+
+# --- math and instructions tasks: the answer and its check, step by step -----------------
+
+TEXT_TITLES = {
+    "review": "critique",
+    "self_review": "self-review (no outside signal)",
+    "rank": "ranking",
+    "reflect": "reflection",
+    "design_tests": "generated tests",
+}
+_SHOWN_LINES = 20  # lines of a program's output shown (its last ones)
+
+
+def _passfail(value: bool | None) -> str:
+    if value is None:
+        return "-"
+    return "[green]pass[/green]" if value else "[red]fail[/red]"
+
+
+def printed(result: ExecResult | None) -> str | None:
+    """The last line a program printed (what a math check reads its value from)."""
+    lines = [line.strip() for line in (result.stdout if result else "").splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else None
+
+
+def answer_step(step: Step, codes: dict[str, str], task: Task) -> list[RenderableType]:
+    """A step of a math or instructions run, as ``corrigo show`` prints it: answers as
+    text (math: with the final answer; instructions: revisions as a diff), the checker's
+    program and what it printed, each check in words, the hidden score apart."""
+    if step.kind == "model":
+        if step.error:
+            return [f"[red]model error:[/red] {escape(step.error)}"]
+        parts: list[RenderableType] = [model_line(step)]
+        if step.role == "checker":
+            return parts + _program_reply(step)
+        if step.candidate is None:
+            title = TEXT_TITLES.get(step.node, step.node)
+            return [*parts, Panel(escape(step.output or ""), title=title, title_align="left")]
+        return parts + _answer(step, step.candidate, codes, task)
+    verdict = step.verdict
+    if verdict is None:
+        return []
+    if step.node == "check":
+        return _program_run(step, verdict)
+    if task.kind == "math":
+        return _math_verdict(step, verdict)
+    return _instructions_verdict(step, verdict)
+
+
+def _answer(
+    step: Step, candidate: Candidate, codes: dict[str, str], task: Task
+) -> list[RenderableType]:
+    parent = codes.get(candidate.parent or "")
+    codes[candidate.key or str(step.seq)] = candidate.code
+    parts: list[RenderableType] = []
+    if not candidate.extracted:
+        what = "no final answer in the reply" if task.kind == "math" else "an empty reply"
+        return [f"[yellow]{what}:[/yellow]", escape(step.output or "")]
+    if parent is not None:
+        parts.append(f"[dim]revises {escape(candidate.parent or '')}[/dim]")
+    if task.kind == "math" or parent is None:
+        parts.append(escape(candidate.code))
+    else:
+        parts.append(Syntax(code_diff(parent, candidate.code), "diff"))
+    if task.kind == "math":
+        parts.append(f"[bold]final answer: {escape(candidate.answer or '-')}[/bold]")
+    return parts
+
+
+def _program_reply(step: Step) -> list[RenderableType]:
+    """The checker's reply: the independent program it wrote (math)."""
+    from corrigo.agents.math_check import program_code
+
+    code = program_code(step.output or "")
+    if code is None:
+        return ["[yellow]no program in the reply:[/yellow]", escape(step.output or "")]
+    return [
+        f"independent program ({escape(step.key)}), asked without any candidate in view:",
+        Syntax(code, "python", line_numbers=False),
+    ]
+
+
+def _program_run(step: Step, verdict: Verdict) -> list[RenderableType]:
+    """The independent program run in the sandbox: its status and what it printed."""
+    result = verdict.evidence
+    name = escape(step.key or "program")
+    if result is None:
+        return [f"{name}: [red]did not run[/red]"]
+    status = "[green]passed[/green]" if result.status == "passed" else f"[red]{result.status}[/red]"
+    parts: list[RenderableType] = [f"{name} ran in the sandbox: {status}"]
+    out = result.stdout.rstrip("\n").splitlines()
+    if len(out) <= 1:
+        parts.append(f"printed: {escape(out[0]) if out and out[0].strip() else '(nothing)'}")
+    else:
+        parts.append("printed:")
+        parts += [f"  {escape(line)}" for line in out[-_SHOWN_LINES:]]
+    for label, text in (("error", result.detail), ("stderr", result.stderr)):
+        lines = text.rstrip("\n").splitlines()[-_SHOWN_LINES:]
+        if lines:
+            parts.append(f"[red]{label}:[/red]")
+            parts += [f"  {escape(line)}" for line in lines]
+    return parts
+
+
+def _math_verdict(step: Step, verdict: Verdict) -> list[RenderableType]:
+    candidate = step.candidate
+    if step.role == "scorer":
+        answer = candidate.answer if candidate else None
+        which = f" · final answer {escape(answer or '-')}" if candidate else ""
+        key = f" ({escape(candidate.key)})" if candidate and candidate.key else ""
+        return [f"hidden answer (score only): {_passfail(verdict.passed)}{which}{key}"]
+    tests = verdict.evidence.tests if verdict.evidence else []
+    if not tests:  # no final answer to check
+        return [f"check: [red]not checked[/red] — {escape(verdict.feedback)}"]
+    test = tests[0]
+    if test.passed:
+        value = printed(verdict.evidence) or (candidate.answer if candidate else None)
+        return [
+            f"check: [green]agrees[/green] with the independent program ({escape(value or '')})"
+        ]
+    if test.message.startswith("program printed"):
+        return [f"check: [red]disagrees[/red]: {escape(test.message)}"]
+    return [f"check: [yellow]could not check[/yellow]: {escape(test.message)}"]
+
+
+def _instructions_verdict(step: Step, verdict: Verdict) -> list[RenderableType]:
+    """Each instruction followed (✓) or not (✗, with what was asked and found)."""
+    tests = verdict.evidence.tests if verdict.evidence else []
+    followed = sum(1 for t in tests if t.passed)
+    if step.role == "scorer":
+        head = (
+            f"hidden check (score only): strict {_passfail(verdict.passed)}"
+            f" · loose {_passfail(verdict.loose)}"
+        )
+    else:
+        said = "[green]all followed[/green]" if verdict.passed else "[red]not all followed[/red]"
+        head = (
+            f"instructions: {said} (strict {followed}/{len(tests)}"
+            f" · loose {_passfail(verdict.loose)})"
+        )
+    parts: list[RenderableType] = [head]
+    for test in tests:
+        mark = "[green]✓[/green]" if test.passed else "[red]✗[/red]"
+        message = f" — {escape(test.message)}" if test.message else ""
+        parts.append(f"  {mark} {escape(test.name)}{message}")
+    if not tests and verdict.feedback:
+        parts.append(escape(verdict.feedback))
+    return parts
+
+
+def answer_outcome(outcome: Outcome, task: Task) -> list[str]:
+    """The outcome's lines about the answer of a math or instructions run: the final
+    answer against the hidden one (shown to people only after the run; it never
+    reaches a prompt), or the reply's strict and loose pass."""
+    best = outcome.best
+    if task.kind == "math":
+        answer = escape(best.answer or "-") if best else "-"
+        key = f" ({escape(best.key)})" if best and best.key else ""
+        return [
+            f"final answer: {answer}{key}",
+            f"hidden answer (score only, never in a prompt): {escape(task.answer or '-')} → "
+            f"{_passfail(outcome.hidden_passed)}",
+        ]
+    return [
+        f"instructions (hidden check): strict {_passfail(outcome.hidden_passed)} · "
+        f"loose {_passfail(outcome.hidden_loose_passed)}"
+    ]

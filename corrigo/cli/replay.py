@@ -35,9 +35,14 @@ def replay_command(
         data["all_matched"] = report.all_matched
         console.print_json(json.dumps(data))
     else:
+        # Columns as wide as the longest role and node (self_review, design_tests...).
+        role_width = max([9, *(len(s.role) for s in report.steps)])
+        node_width = max([7, *(len(s.node) for s in report.steps)])
         for step in report.steps:
             mark = "[green]match[/green]" if step.matched else f"[red]MISMATCH[/red] {step.reason}"
-            console.print(f"  #{step.seq:<3} {step.role:<9} {step.node:<7} {mark}")
+            console.print(
+                f"  #{step.seq:<3} {step.role:<{role_width}} {step.node:<{node_width}} {mark}"
+            )
         verdict = "every step matched" if report.all_matched else "steps differ"
         console.print(
             f"replay ({report.mode}) of {report.run_id}: {len(report.steps)} steps, {verdict}; "

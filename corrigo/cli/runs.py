@@ -15,7 +15,15 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
-from corrigo.cli.render import code_diff, runs_table, step_title
+from corrigo.cli.render import (
+    TEXT_TITLES,
+    answer_outcome,
+    answer_step,
+    code_diff,
+    model_line,
+    runs_table,
+    step_title,
+)
 from corrigo.config import Settings
 from corrigo.records import RunQuery, RunRecord, Step, Task
 
@@ -223,30 +231,19 @@ async def _would_prune(
     return sorted(doomed.values(), key=lambda r: (r.created_at, r.id), reverse=True)
 
 
-_TEXT_TITLES = {
-    "review": "critique",
-    "rank": "ranking",
-    "reflect": "reflection",
-    "design_tests": "generated tests",
-}
-
-
 def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> None:
     """One step; ``codes`` holds the code of every candidate so far, by key, so a
     revision is shown as a diff against the candidate it revised."""
     console.rule(step_title(step), align="left")
+    if task is not None and task.kind != "code":
+        for part in answer_step(step, codes, task):
+            console.print(part)
+        return
     if step.kind == "model":
         if step.error:
             console.print(f"[red]model error:[/red] {escape(step.error)}")
             return
-        usage = step.usage
-        extra = "".join(f" · {flag}" for flag in step.flags)
-        if step.temperature:
-            extra += f" · temperature {step.temperature:g}"
-        console.print(
-            f"[dim]{escape(step.model or '')} · {usage.tokens_in}→{usage.tokens_out} tokens"
-            f" · {usage.latency_ms:.0f} ms{escape(extra)}[/dim]"
-        )
+        console.print(model_line(step))
         candidate = step.candidate
         if candidate is not None:
             parent = codes.get(candidate.parent or "")
@@ -260,7 +257,7 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
                 console.print(Syntax(code_diff(parent, candidate.code), "diff"))
             codes[candidate.key or str(step.seq)] = candidate.code
             return
-        title = _TEXT_TITLES.get(step.node, step.node)
+        title = TEXT_TITLES.get(step.node, step.node)
         console.print(Panel(escape(step.output or ""), title=title, title_align="left"))
         return
     verdict = step.verdict
@@ -304,7 +301,8 @@ def show_command(
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Print a stored run step by step: code (revisions as diffs), tests, critiques."""
+    """Print a stored run step by step: code (revisions as diffs), tests, critiques;
+    for math and instructions tasks the answers and their checks."""
     import corrigo
 
     stored = asyncio.run(corrigo.load_run(run_id, settings=settings_for(store, home)))
@@ -317,7 +315,10 @@ def show_command(
         console.print_json(json.dumps(payload))
         return
     spec, outcome = record.spec, record.outcome
-    console.print(f"[bold]run {record.id}[/bold] · task {spec.task.id} · strategy {spec.strategy}")
+    kind = f" · {spec.task.kind} task" if spec.task.kind != "code" else ""
+    console.print(
+        f"[bold]run {record.id}[/bold] · task {spec.task.id} · strategy {spec.strategy}{kind}"
+    )
     roles = ", ".join(f"{r}={m}" for r, m in spec.roles.items())
     console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
     codes: dict[str, str] = {}
@@ -334,5 +335,8 @@ def show_command(
         f"{'-' if outcome.hidden_passed is None else ('pass' if outcome.hidden_passed else 'fail')}"
         f" · model calls {outcome.totals.model_calls} · {outcome.totals.seconds:.1f} s"
     )
+    if spec.task.kind != "code":
+        for line in answer_outcome(outcome, spec.task):
+            console.print(line)
     if outcome.error:
         console.print(f"[red]error:[/red] {escape(outcome.error)}")

@@ -4,7 +4,8 @@
   first round against final on visible and hidden tests, flips, tokens, calls, seconds.
 - ``/runs/{id}``: the rounds side by side: each candidate with a diff against the one it
   revised, each verification with its tests and feedback, critiques and reflections,
-  tokens and seconds per model call, the outcome. A run in progress follows the API's
+  tokens and seconds per model call, the outcome. Math and instructions runs show the
+  answer and its check instead (see :mod:`corrigo.serve.run_view`). A run in progress follows the API's
   event stream (``static/live.js``) and redraws ``/runs/{id}/live`` as steps arrive.
 - ``/benches`` and ``/benches/{id}``: the bench report table and its pass-vs-tokens plot.
 - ``/login``: a form that stores the API token in an HttpOnly cookie.
@@ -17,7 +18,6 @@ allows only this server's own script and style files. No CDN, no build step.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import functools
 import json
 import tempfile
@@ -31,8 +31,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from corrigo.errors import CorrigoError, RunNotFound
-from corrigo.records import Candidate, Outcome, RunQuery, RunRecord, RunStatus, Step
+from corrigo.records import Outcome, RunQuery, RunRecord, RunStatus
 from corrigo.serve.auth import COOKIE, is_authenticated, token_accepted
+from corrigo.serve.run_view import build_rounds
 
 router = APIRouter(include_in_schema=False)
 
@@ -222,75 +223,6 @@ async def runs_page(
 # --- one run -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DiffLine:
-    kind: Literal["file", "hunk", "add", "del", "ctx"]
-    text: str
-
-
-def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[DiffLine]:
-    """A unified diff of two candidates as classified lines (empty: no change)."""
-    out = []
-    for line in difflib.unified_diff(
-        old.splitlines(), new.splitlines(), old_name, new_name, lineterm=""
-    ):
-        if line.startswith(("---", "+++")):
-            kind: Any = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        else:
-            kind = {"+": "add", "-": "del"}.get(line[:1], "ctx")
-        out.append(DiffLine(kind, line))
-    return out
-
-
-@dataclass(frozen=True)
-class StepView:
-    step: Step
-    produced: bool = False  # the step made its candidate (a verifier only checks one)
-    diff: list[DiffLine] | None = None
-    base_key: str | None = None
-
-
-@dataclass(frozen=True)
-class RoundView:
-    number: int
-    steps: list[StepView]
-
-
-def _label(candidate: Candidate) -> str:
-    return candidate.key or f"round {candidate.round}"
-
-
-def build_rounds(steps: list[Step]) -> tuple[list[RoundView], list[StepView]]:
-    """Steps grouped by round (hidden-test scoring apart), each new candidate with its
-    diff against the candidate it revised (``parent``), else the previous round's."""
-    by_key: dict[str, Candidate] = {}
-    made: list[Candidate] = []
-    rounds: dict[int, list[StepView]] = {}
-    scoring: list[StepView] = []
-    for step in steps:
-        if step.role == "scorer":
-            scoring.append(StepView(step))
-            continue
-        view = StepView(step)
-        candidate = step.candidate
-        if candidate is not None and (candidate.key == step.key or step.kind == "model"):
-            base = by_key.get(candidate.parent) if candidate.parent else None
-            if base is None:
-                earlier = [c for c in made if c.round < candidate.round]
-                base = earlier[-1] if earlier else None
-            diff = None
-            if base is not None:
-                diff = diff_lines(base.code, candidate.code, _label(base), _label(candidate))
-            view = StepView(step, True, diff, _label(base) if base else None)
-            made.append(candidate)
-            if candidate.key:
-                by_key[candidate.key] = candidate
-        rounds.setdefault(step.round, []).append(view)
-    return [RoundView(n, rounds[n]) for n in sorted(rounds)], scoring
-
-
 async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
     import corrigo
 
@@ -298,8 +230,9 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         stored = await corrigo.load_run(run_id, **_source(request))
     except RunNotFound:
         return None
-    rounds, scoring = build_rounds(stored.steps)
     record = stored.record
+    kind = record.spec.task.kind
+    rounds, scoring = build_rounds(stored.steps, kind)
     models: dict[str, list[str]] = {}
     for role, model in record.spec.roles.items():
         models.setdefault(model, []).append(role)
@@ -310,6 +243,7 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "scoring": scoring,
         "steps_count": len(stored.steps),
         "flip_kind": flip_of(record.outcome),
+        "kind": kind,
         "live": record.status in ("queued", "running"),
         "params": json.dumps(record.spec.params, sort_keys=True, default=str),
     }
@@ -354,21 +288,23 @@ async def bench_page(request: Request, bench_id: str) -> Response:
     if not await is_authenticated(request):
         return _to_login(request)
     import corrigo
-    from corrigo.bench.render import COLUMNS, rows
+    from corrigo.bench.render import kinds_note, table
 
     try:
         report = await corrigo.bench_report(bench_id, **_source(request))
     except RunNotFound:
         return _not_found(request, f"No stored bench {bench_id!r}.")
     spec = report.bench
-    table = [
-        {"cells": cells, "batch": cell.batch_id}
-        for cells, cell in zip(rows(report), report.cells, strict=True)
-    ]
+    columns, cells = table(report)
     context = {
         "spec": spec,
-        "columns": COLUMNS,
-        "rows": table,
+        "columns": columns,
+        "rows": [
+            {"cells": row, "batch": cell.batch_id}
+            for row, cell in zip(cells, report.cells, strict=True)
+        ],
+        "kinds": kinds_note(report),
+        "loose": "loose" in columns,
         "tasks": len(report.task_ids) if report.task_ids is not None else None,
         "complete": report.complete,
         "params": json.dumps(spec.params, sort_keys=True) if spec.params else "",

@@ -441,3 +441,30 @@ async def test_every_strategy_takes_instructions_tasks(
     # Grounded strategies show the checker's verdict to the model; intrinsic never does.
     shown = any("english_lowercase" in m.content for s in steps for m in s.messages)
     assert shown == (grounded and strategy not in ("single", "best_of_n"))
+
+
+async def test_a_fresh_math_start_is_independent_and_programs_get_their_imports(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """After a revision that changes nothing, the fresh sample is told nothing of the
+    check (shown the program's value, a small model copies it); programs may use
+    ``Fraction`` and ``math`` without importing them, as the prompt suggests."""
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        MATH,
+        "refine",
+        max_rounds=3,
+        replies={
+            "solver": ["\\boxed{4381}", "Afresh: 4000 + 391 = 4391. \\boxed{4391}"],
+            "checker": [fenced("print(Fraction(8782, 2))"), fenced("print(math.floor(4391.5))")],
+            "reviewer": ["Recheck the sum."],
+            "refiner": ["I keep it: \\boxed{4381}"],
+        },
+    )
+    runs = [s for s in steps if s.node == "check" and s.kind == "exec"]
+    assert [s.verdict.evidence.stdout.strip() for s in runs] == ["4391", "4391"]  # type: ignore[union-attr]
+    fresh = next(s for s in steps if s.node == "fresh")
+    text = prompts([fresh])
+    assert "4381" not in text and "program" not in text and "4391" not in text
+    assert outcome.stop_reason == "verified" and outcome.hidden_passed is True

@@ -56,8 +56,17 @@ def program_messages(task: Task) -> list[Message]:
     return render("program", kind="math", prompt=task.prompt.strip())
 
 
+# Programs often use what the prompt suggests without importing it.
+PRELUDE = "import math\nfrom fractions import Fraction\n\n"
+
+
 def program_code(reply: str) -> str | None:
     return extract_code(reply)
+
+
+def runnable(code: str) -> str:
+    """The program as the sandbox runs it: ``math`` and ``Fraction`` already imported."""
+    return PRELUDE + code
 
 
 def program_value(result: ExecResult) -> str | None:

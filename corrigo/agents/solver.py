@@ -17,7 +17,9 @@ def solver_messages(task: Task, lessons: Sequence[str] = ()) -> list[Message]:
 
 
 def fresh_messages(task: Task, verdict: Verdict) -> list[Message]:
-    """Start again, told only which tests the earlier attempt failed."""
+    """Start again, told only which tests the earlier attempt failed. On math the fresh
+    start is told nothing (an independent sample): shown a check program's value, a small
+    model adopts it, and a wrong program would then verify a wrong answer."""
     return render("fresh", task.kind, prompt=task.prompt.strip(), feedback=verdict.feedback)
 
 

@@ -61,7 +61,9 @@ async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, S
     code = math_check.program_code(asked.text) if asked.text else None
     result = None
     if code:
-        result = await run_program(ctx, code, key=f"check.run{suffix}", round=round_)
+        result = await run_program(
+            ctx, math_check.runnable(code), key=f"check.run{suffix}", round=round_
+        )
     value = await asyncio.to_thread(math_check.program_value, result) if result else None
     program = Candidate(
         code=code or "",

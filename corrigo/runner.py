@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from corrigo.agents.kinds import scored
+from corrigo.agents.kinds import check_task, scored
 from corrigo.config import Settings
 from corrigo.errors import SandboxError, StoreError, UnknownStrategy
 from corrigo.graphs import memory
@@ -151,6 +151,7 @@ async def execute(
     on_event: EventCallback | None = None,
     checkpointer: Any = None,
     resume: bool = False,
+    data_dir: Path | None = None,
 ) -> Outcome:
     """Run one task through its strategy's graph, storing every step and the outcome.
 
@@ -183,6 +184,7 @@ async def execute(
         params=params,
         sampling=spec.sampling,
         started=started,
+        nltk_data=_nltk_data(data_dir),
     )
     final: LoopState = initial_state()
     config: dict[str, Any] = {"recursion_limit": RECURSION_LIMIT}
@@ -339,6 +341,7 @@ async def run(
                     store=the_store,
                     on_event=on_event,
                     checkpointer=checkpointer,
+                    data_dir=settings.home,
                 )
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -428,6 +431,7 @@ async def resume(
                     store=the_store,
                     checkpointer=checkpointer,
                     on_event=on_event,
+                    data_dir=settings.home,
                 )
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -468,6 +472,7 @@ def run_specs(
     if resolved.get("lessons") == "learn" and "reflector" not in run_roles:
         run_roles.append("reflector")  # writes the lesson of a corrected failure
     for task in tasks:
+        check_task(task)
         if task.kind not in chosen.kinds:
             raise UnknownStrategy(
                 f"strategy {chosen.name!r} takes {' and '.join(chosen.kinds)} tasks only; "
@@ -496,12 +501,19 @@ def run_specs(
     ]
 
 
+def _nltk_data(data_dir: Path | None) -> Path | None:
+    """The NLTK data pulled under ``data_dir`` (default: the environment's data dir)."""
+    from corrigo.tasks.suites import nltk_data_dir
+
+    return nltk_data_dir(data_dir if data_dir is not None else Settings.from_env().home)
+
+
 def _roles(roles: Sequence[str], strategy: Strategy, task: Task) -> list[str]:
     """A run's roles: the strategy's (without the test designer, which writes tests for
     functions only), plus the checker that writes a math task's independent programs
-    (every strategy but the ungrounded ones)."""
+    (every strategy that checks math answers during a run)."""
     kept = [r for r in roles if task.kind == "code" or r != "test_designer"]
-    if task.kind == "math" and strategy.grounded and "checker" not in kept:
+    if task.kind == "math" and strategy.math_checks and "checker" not in kept:
         kept.append("checker")
     return kept
 
@@ -514,6 +526,7 @@ async def run_stored(
     store: TrajectoryStore,
     checkpointer: Any = None,
     on_event: EventCallback | None = None,
+    data_dir: Path | None = None,
 ) -> Outcome:
     """Run a stored, unfinished run in this process: a ``queued`` one (stored by
     ``create_run(..., status="queued")``) or an interrupted one.
@@ -529,6 +542,7 @@ async def run_stored(
         store=store,
         checkpointer=checkpointer,
         on_event=on_event,
+        data_dir=data_dir,
     )
 
 
@@ -540,6 +554,7 @@ async def _continue(
     store: TrajectoryStore,
     checkpointer: Any,
     on_event: EventCallback | None,
+    data_dir: Path | None = None,
 ) -> Outcome:
     """Continue a stored run this process has claimed: from its last checkpoint, with
     every step it stored served by key and new steps numbered after them."""
@@ -561,4 +576,5 @@ async def _continue(
         on_event=on_event,
         checkpointer=checkpointer,
         resume=True,
+        data_dir=data_dir,
     )

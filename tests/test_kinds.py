@@ -110,9 +110,6 @@ async def test_a_wrong_math_answer_is_checked_by_a_program_and_corrected(
     # The task's answer, as stored, is in no message and no feedback.
     assert "4,391" not in prompts(steps)
     assert all("4,391" not in (s.verdict.feedback if s.verdict else "") for s in steps)
-    # i→c counted in the summary line.
-    done = corrigo_cli("runs", "--json", home=settings.home)
-    assert done.returncode == 0, done.stderr
 
 
 async def test_instructions_feedback_names_the_broken_instruction(
@@ -207,7 +204,7 @@ async def test_intrinsic_on_instructions_shows_no_checker_output(
 async def test_best_of_n_votes_on_math_answers_and_stops_when_they_agree(
     tmp_path: Path, settings: Settings
 ) -> None:
-    # The program is wrong (it subtracts); two samples agree on 4391 as 4391.0 and 4,391.
+    # Both programs are wrong (they subtract); two samples agree on 4391 as 4391.0 and 4,391.
     outcome, steps = await run(
         tmp_path,
         settings,
@@ -222,7 +219,7 @@ async def test_best_of_n_votes_on_math_answers_and_stops_when_they_agree(
                 "\\boxed{12}",
                 "\\boxed{13}",
             ],
-            "checker": [fenced("print(4000 - 391)")],
+            "checker": [fenced("print(4000 - 391)"), fenced("print(4000 - 392)")],
         },
     )
     samples = [s for s in steps if s.node == "sample"]
@@ -277,6 +274,24 @@ def test_self_debug_refuses_other_kinds_in_one_line(tmp_path: Path) -> None:
                 ],
             },
             "refuses its kwargs",
+        ),
+        (
+            {
+                "id": "a",
+                "kind": "instructions",
+                "prompt": "p",
+                "instructions": [
+                    {
+                        "id": "length_constraints:number_words",
+                        "kwargs": {"num_words": -5, "relation": "at least"},
+                    }
+                ],
+            },
+            "refuses kwargs ['num_words'] as given (num_words=-5",
+        ),
+        (
+            {"id": "a", "kind": "math", "prompt": "p", "answer": "99999999!"},
+            "must be a number or a short expression",
         ),
         (
             {
@@ -468,3 +483,74 @@ async def test_a_fresh_math_start_is_independent_and_programs_get_their_imports(
     text = prompts([fresh])
     assert "4381" not in text and "program" not in text and "4391" not in text
     assert outcome.stop_reason == "verified" and outcome.hidden_passed is True
+
+
+def test_the_run_summary_counts_flips_and_loose_passes(tmp_path: Path) -> None:
+    replies = {"solver": ["Rain falls on the Town."], "reviewer": ["Capitals."]}
+    replies["refiner"] = ["rain falls on the town."]
+    done = corrigo_cli(
+        "run",
+        task_file(tmp_path, LOWERCASE),
+        "--strategy",
+        "refine",
+        "--model",
+        script(tmp_path, replies),
+        home=tmp_path / "home",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "incorrect→correct 1, correct→incorrect 0" in done.stdout
+    assert "loose pass 1/1" in done.stdout
+
+
+async def test_samples_without_an_answer_never_agree(tmp_path: Path, settings: Settings) -> None:
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        MATH,
+        "best_of_n(n=5,agree=2)",
+        max_rounds=2,
+        replies={
+            "solver": ["I am not sure.", "Hard to say.", "No idea.", "Perhaps.", "Hmm."],
+            "checker": [PROGRAM],
+        },
+    )
+    assert len([s for s in steps if s.node == "sample"]) == 5  # no early stop on non-answers
+    assert outcome.stop_reason != "verified"
+    assert outcome.hidden_passed is False
+
+
+async def test_float_noise_in_a_program_still_agrees(tmp_path: Path, settings: Settings) -> None:
+    outcome, _ = await run(
+        tmp_path,
+        settings,
+        MATH,
+        "refine",
+        replies={
+            "solver": ["\\boxed{4391}"],
+            "checker": [fenced("print(4391 * 1.0000000000000002)")],
+        },
+    )
+    assert outcome.stop_reason == "verified" and outcome.totals.model_calls == 2
+
+
+async def test_checker_programs_stay_within_the_call_budget(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from corrigo.records import Budgets
+
+    outcome, steps = await run(
+        tmp_path,
+        settings,
+        MATH,
+        "refine",
+        budgets=Budgets(max_model_calls=2),
+        replies={
+            "solver": ["\\boxed{4381}"],
+            "checker": [PROGRAM, PROGRAM],
+            "reviewer": ["Recheck."],
+            "refiner": ["\\boxed{4391}"],
+        },
+    )
+    assert outcome.totals.model_calls <= 2
+    assert outcome.stop_reason == "budget_exhausted"
+    assert [s.role for s in steps if s.kind == "model"] == ["solver", "checker"]

@@ -1,43 +1,86 @@
 """Math answers: the final answer of a worked solution, and whether two answers agree.
 
-Both go through the ``math-verify`` package, which reads ``\\boxed{18}``, ``#### 18``,
-``The answer is 18.``, ``1,000``, ``18.0``, ``$3/4$`` or ``0.75`` and compares them as
-mathematics, not as strings. Its parser evaluates what it reads with SymPy, so a hostile
-answer (``9^{9^{9^{9}}}``) could keep it busy for hours: answers are cut to a few hundred
-characters and anything with a nested or large power is compared as plain text instead.
-SymPy's own timeouts use ``SIGALRM`` (main thread only) and are turned off here; the
-callers run these functions in a worker thread.
+Plain numbers (``18``, ``18.0``, ``1,000``, ``$12.50``, ``18 dollars``, ``18%``) are
+compared exactly, float noise from a program (``4391.000000000001``) snapped away; every
+other form (``\\frac{3}{4}`` against ``0.75``, ``\\sqrt{4}``) goes through the
+``math-verify`` package, which compares them as mathematics, not as strings. Its parser
+evaluates what it reads with SymPy, so a hostile answer (``99999999!``,
+``9^{9^{9^{9}}}``, ``\\binom{10^9}{10^8}``) could keep it busy for hours: only text made
+of digits, arithmetic, fractions, roots and powers with one- or two-digit exponents is
+given to it; anything else is compared as text. SymPy's own timeouts use ``SIGALRM``
+(main thread only) and are turned off here; the callers run these functions in a worker
+thread.
 """
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
 MAX_ANSWER = 120  # characters of an answer worth comparing
 _TAIL = 3000  # characters at the end of a reply searched for its final answer
 _BOXED = re.compile(r"\\boxed\s*\{")
-_HASHES = re.compile(r"####\s*([^\n]+)")
-_POWER = re.compile(r"\^|\*\*")
-_BIG_POWER = re.compile(r"(\^|\*\*)\s*\{?\s*[-+]?\(?\s*\d{3,}|(\^|\*\*)[^\n]*(\^|\*\*)")
-_LONG_NUMBER = re.compile(r"\d{40,}")
-
-
-def _safe(text: str) -> bool:
-    """Whether SymPy may evaluate ``text``: no power towers, no huge exponents."""
-    if len(text) > MAX_ANSWER or _LONG_NUMBER.search(text):
-        return False
-    return not (_POWER.search(text) and _BIG_POWER.search(text))
+_HASHES = re.compile(r"^\s*####\s*(\$?\s*[-+]?\d[^\n]*)", re.MULTILINE)
+# A number as answers write it: sign, currency, thousands separators, decimals, percent.
+_NUMBER = re.compile(r"^[-+]?\$?\s*(\d{1,3}(?:,\d{3})+|\d+)?(\.\d+)?(?=\D|$)")
+# What SymPy may be given: digits, arithmetic, fractions and roots; no factorials,
+# binomials or products (``99999999!`` keeps SymPy busy for hours), and powers only with
+# an exponent of one or two digits.
+_SAFE = re.compile(
+    r"(?:[0-9.,+\-*/()\[\]{}\s%=]|\\(?:d|t)?frac|\\sqrt|\\pi|\\cdot|\\times|\\left|\\right"
+    r"|\^\s*(?:\{\s*-?\d{1,2}\s*\}|-?\d{1,2}(?![\d.]))|[a-zA-Z])*"
+)
+_MARKUP = re.compile(r"\*\*|__|\\\(|\\\)|\\\[|\\\]")
+_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mbox)\s*\{([^{}]*)\}")
 
 
 def _plain(text: str) -> str:
-    """The answer as text, for display and for comparing what SymPy may not read."""
-    text = text.strip().strip("$").strip()
-    text = re.sub(r"\\(?:text|mathrm|textbf)\{([^{}]*)\}", r"\1", text)
+    """The answer as text: a ``\\boxed{}`` or ``####`` unwrapped, markup, ``\\text{}``
+    and dollar signs off, a trailing period dropped, a Unicode minus made ASCII."""
+    boxed = _last_boxed(text) if "boxed" in text else None
+    if boxed is not None:
+        text = boxed
+    text = re.sub(r"^\s*####\s*", "", text)
+    text = _MARKUP.sub("", text).replace("\u2212", "-")
+    text = _TEXT.sub(r"\1", text)
     text = text.replace("\\!", "").replace("\\,", "").replace("\\$", "").replace("\\%", "%")
-    text = text.rstrip(".").strip()
+    text = re.sub(r"\s+", " ", text).strip().strip("$").strip().rstrip(".").strip()
     return text[:MAX_ANSWER]
+
+
+def _safe(text: str) -> bool:
+    """Whether SymPy may read ``text``: short, and nothing it could evaluate for long."""
+    return len(text) <= MAX_ANSWER and _SAFE.fullmatch(text) is not None
+
+
+def number(text: str | None) -> Fraction | None:
+    """A plain numeric answer as an exact value (``"$1,234.50"``, ``"18 dollars"``,
+    ``"18%"``, ``"-3"``), or None when it is not one. Float noise from a program
+    (``4391.000000000001``) is snapped to the nearest short decimal."""
+    if text is None:
+        return None
+    plain = _plain(text)
+    match = _NUMBER.match(plain)
+    if match is None or not (match[1] or match[2]):
+        return None
+    rest = plain[match.end() :].strip()
+    if rest and not re.fullmatch(r"%|[a-zA-Z][a-zA-Z .'/-]*", rest):
+        return None  # "3/4", "2^3", "4:00": not a plain number
+    digits = (match[1] or "0").replace(",", "") + (match[2] or "")
+    value = Fraction(digits)
+    if plain.lstrip().startswith("-"):
+        value = -value
+    return _snap(value)
+
+
+def _snap(value: Fraction) -> Fraction:
+    """Within a billionth (relative) of a number with at most six decimals: that number."""
+    near = Fraction(round(value * 10**6), 10**6)
+    if abs(value - near) <= abs(near) * Fraction(1, 10**9) + Fraction(1, 10**12):
+        return near
+    return value
 
 
 def _last_boxed(text: str) -> str | None:
@@ -69,8 +112,6 @@ def _parsed(text: str) -> tuple[Any, ...]:
     _quiet()
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    if not _safe(text):
-        return ()
     try:
         return tuple(
             parse(
@@ -89,8 +130,8 @@ def _parsed(text: str) -> tuple[Any, ...]:
 def extract_answer(reply: str) -> str | None:
     """The final answer a worked solution gives, as text (``"18"``), or None.
 
-    In order: the last ``\\boxed{}``, a ``#### N`` line, then what math-verify finds
-    (an ``answer is`` phrase, else the last number)."""
+    In order: the last ``\\boxed{}``, a line starting ``#### <number>``, then what
+    math-verify finds (an ``answer is`` phrase, else the last number)."""
     tail = reply[-_TAIL:]
     boxed = _last_boxed(tail)
     if boxed is not None and boxed.strip():
@@ -107,23 +148,45 @@ def extract_answer(reply: str) -> str | None:
 
 
 def _safe_tail(text: str) -> str:
-    """The reply's last lines that SymPy may read (a power tower drops a line)."""
-    lines = [line for line in text.splitlines()[-12:] if _safe(line[-MAX_ANSWER:])]
-    return "\n".join(line[-MAX_ANSWER:] for line in lines)
+    """The reply's last lines as SymPy may read them: an exclamation mark is prose, and a
+    line with any other command than arithmetic's or a large power is left out."""
+    lines = (_readable(line) for line in text.splitlines()[-12:])
+    return "\n".join(line for line in lines if line)
+
+
+_COMMAND = re.compile(r"\\([a-zA-Z]+)")
+_READABLE_COMMANDS = {"frac", "dfrac", "tfrac", "sqrt", "pi", "cdot", "times", "left", "right"}
+_SMALL_POWER = re.compile(r"\^\s*(?:\{\s*-?\d{1,2}\s*\}|-?\d{1,2}(?![\d.]))")
+_LONG_NUMBER = re.compile(r"\d{40,}")
+
+
+def _readable(line: str) -> str | None:
+    line = _plain(line[-300:]).replace("!", ".")
+    if any(c not in _READABLE_COMMANDS for c in _COMMAND.findall(line)):
+        return None
+    if line.count("^") != len(_SMALL_POWER.findall(line)) or _LONG_NUMBER.search(line):
+        return None
+    return line
 
 
 def _as_math(text: str) -> tuple[Any, ...]:
-    """``text`` as math-verify reads an answer: LaTeX first (so ``1,000`` is a thousand)."""
-    cleaned = _plain(text).replace(",", "") if re.fullmatch(r"[\d,.\s$%-]+", text) else text
-    return _parsed(f"${_plain(cleaned)}$")
+    """``text`` as math-verify reads an answer (only what it may read safely)."""
+    plain = _plain(text)
+    if not _safe(plain):
+        return ()
+    return _parsed(f"${plain}$")
 
 
 def same_answer(expected: str, given: str | None) -> bool:
-    """Whether ``given`` is the same mathematical answer as ``expected``."""
+    """Whether ``given`` is the same mathematical answer as ``expected``: plain numbers
+    exactly (after snapping float noise), anything else through math-verify."""
     if given is None or not given.strip():
         return False
     if _plain(expected) == _plain(given):
         return True
+    a, b = number(expected), number(given)
+    if a is not None and b is not None:
+        return a == b
     gold, pred = _as_math(expected), _as_math(given)
     if not gold or not pred:
         return False
@@ -136,19 +199,32 @@ def same_answer(expected: str, given: str | None) -> bool:
 
 
 def canonical(answer: str | None) -> str:
-    """A text form under which equal answers are equal (for votes): exact rationals for
-    numbers (``18``, ``18.0`` and ``\\frac{36}{2}`` all give ``18``), else the plain text."""
+    """A text form under which equal answers are equal (for votes): the exact value of
+    a plain number (``18``, ``18.0``, ``$18`` and ``18 dollars`` all give ``18``), else
+    math-verify's reading of a safe expression, else the plain text."""
     if answer is None:
         return "!none!"
+    value = number(answer)
+    if value is not None:
+        return str(value)
     parsed = _as_math(answer)
     if parsed:
         import sympy
 
-        value = parsed[0]
+        found = parsed[0]
         try:
-            if isinstance(value, sympy.Basic) and value.is_number:
-                return str(sympy.nsimplify(value, rational=True))
+            if isinstance(found, sympy.Basic) and found.is_number and found.is_finite:
+                return str(_snap(Fraction(str(sympy.nsimplify(found, rational=True)))))
         except Exception:
             pass
-        return str(value)
+        return str(found)
     return _plain(answer)
+
+
+def check_answer(answer: str) -> str | None:
+    """Why a task's own answer cannot be used, or None."""
+    if number(answer) is not None:
+        return None
+    if not _safe(_plain(answer)):
+        return "must be a number or a short expression without factorials or large powers"
+    return None

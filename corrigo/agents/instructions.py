@@ -127,7 +127,27 @@ def build(instruction: Instruction, prompt: str) -> tuple[Any, str]:
             f"instruction {instruction.id!r} needs kwargs {chosen} (without them its "
             "checker picks values at random)"
         )
+    replaced = sorted(k for k in kwargs if k in args and _replaced(kwargs[k], args[k]))
+    if replaced:
+        # IFEval's checkers replace an out-of-range value (num_words=-5) by a random one.
+        raise TaskFormatError(
+            f"instruction {instruction.id!r} refuses kwargs {replaced} as given "
+            f"({', '.join(f'{k}={kwargs[k]!r}' for k in replaced)}: its checker would pick "
+            "other values at random)"
+        )
     return checker, str(description)
+
+
+def _replaced(given: Any, kept: Any) -> bool:
+    """Whether a checker kept another value than the one given: numbers exactly, words
+    whatever their case (checkers lowercase or sort lists of words, which is fine)."""
+    if isinstance(given, bool) or isinstance(kept, bool):
+        return given != kept
+    if isinstance(given, int | float) and isinstance(kept, int | float):
+        return given != kept
+    if isinstance(given, str) and isinstance(kept, str):
+        return given.strip().lower() != kept.strip().lower()
+    return False
 
 
 def validate(instructions: Sequence[Instruction], prompt: str) -> None:

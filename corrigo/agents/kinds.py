@@ -17,6 +17,7 @@ import asyncio
 from pathlib import Path
 
 from corrigo.agents.extract import MAX_REPLY, extract_code
+from corrigo.errors import TaskFormatError
 from corrigo.records import Candidate, ExecResult, Task, Verdict
 
 NO_REPLY_FEEDBACK = "The reply was empty, so no instruction could be checked. Write the reply."
@@ -29,6 +30,24 @@ def scored(task: Task) -> bool:
     if task.kind == "instructions":
         return bool(task.instructions)
     return bool(task.hidden_tests)
+
+
+def check_task(task: Task) -> None:
+    """Raise TaskFormatError when a task of a new kind cannot be checked as given (tasks
+    built in code reach runs without a task file's checks)."""
+    if task.kind == "math":
+        from corrigo.agents.answers import check_answer
+
+        problem = check_answer(task.answer) if task.answer is not None else None
+        if problem:
+            raise TaskFormatError(f"task {task.id!r}: answer {task.answer!r} {problem}")
+    elif task.kind == "instructions":
+        from corrigo.agents.instructions import validate
+
+        try:
+            validate(task.instructions, task.prompt)
+        except TaskFormatError as exc:
+            raise TaskFormatError(f"task {task.id!r}: {exc}") from None
 
 
 def read_reply(task: Task, text: str) -> tuple[str, str | None, bool, str | None]:
@@ -69,8 +88,6 @@ async def instructions_verdict(
         return Verdict(
             passed=False, score=0.0, feedback="" if hidden else NO_REPLY_FEEDBACK, loose=False
         )
-    if nltk_data is None:
-        nltk_data = _nltk_data()
     checked = await asyncio.to_thread(
         instructions.check, candidate.code, task.instructions, task.prompt, nltk_data
     )
@@ -85,14 +102,6 @@ async def instructions_verdict(
         evidence=evidence,
         loose=all(c.loose for c in checked),
     )
-
-
-def _nltk_data() -> Path | None:
-    """The NLTK data ``corrigo suites pull`` put under the data directory, if any."""
-    from corrigo.config import Settings
-    from corrigo.tasks.suites import nltk_data_dir
-
-    return nltk_data_dir(Settings.from_env().home)
 
 
 async def math_hidden_verdict(task: Task, candidate: Candidate) -> Verdict:

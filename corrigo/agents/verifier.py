@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from corrigo.agents.extract import assemble_program
 from corrigo.agents.traces import render_trace
@@ -144,6 +145,7 @@ async def check_candidate(
     generated: list[TestCase] | None = None,
     hidden: bool = False,
     trace: bool = False,
+    nltk_data: Path | None = None,
 ) -> Verdict:
     """Run ``candidate`` against the visible (+ generated) or hidden tests; see :func:`judge`.
 
@@ -152,7 +154,7 @@ async def check_candidate(
     if task.kind == "instructions":
         from corrigo.agents.kinds import instructions_verdict
 
-        return await instructions_verdict(task, candidate, hidden=hidden)
+        return await instructions_verdict(task, candidate, hidden=hidden, nltk_data=nltk_data)
     if task.kind == "math":
         # The visible check of a math answer needs a program from the model
         # (corrigo.graphs.nodes.verify); here only the hidden answer scores.

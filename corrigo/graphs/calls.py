@@ -176,6 +176,7 @@ async def run_tests(
         generated=generated or [],
         hidden=hidden,
         trace=bool(ctx.param("trace", False)) and not hidden,
+        nltk_data=ctx.nltk_data,
     )
     seconds = time.perf_counter() - started
     await ctx.log.append(

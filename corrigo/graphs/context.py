@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from corrigo.models import ChatModel
@@ -108,6 +109,8 @@ class RunContext:
     started: float = 0.0
     # Lessons recalled for this run (corrigo.graphs.memory), put in first-draft prompts.
     lessons: Sequence[Reflection] = ()
+    # NLTK's data for instruction checkers (pulled with the suites); None: NLTK's defaults.
+    nltk_data: Path | None = None
 
     def param(self, name: str, default: Any) -> Any:
         value = self.params.get(name)

@@ -118,7 +118,9 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     update: Update = {}
     references: list[math_check.Reference] | None = None
     if ctx.task.kind == "math" and pending:
-        programs, asked = await math_references(state, ctx, pending)
+        programs, asked, errors = await math_references(state, ctx, pending)
+        if errors:  # the checker's model failed: the run stops with the error
+            return {"spend": asked, "errors": errors}
         references = as_references(programs)
         update = {"references": programs, "spend": asked}
 
@@ -162,7 +164,11 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         # Samples' final answers, compared as mathematics: best_of_n's vote
         # (self-consistency) and the tie-breaker of every strategy's ranking.
         votes = await asyncio.to_thread(
-            lambda: {a.candidate.key: [math_check.vote(a.candidate)] for a in attempts}
+            lambda: {
+                a.candidate.key: [math_check.vote(a.candidate)]
+                for a in attempts
+                if a.candidate.extracted  # no final answer: no vote
+            }
         )
         update["outputs"] = votes
     before = best_attempt(state.get("attempts") or [], state.get("outputs"))

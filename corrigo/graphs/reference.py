@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from corrigo.agents import math_check
 from corrigo.graphs.calls import ask, run_program
 from corrigo.graphs.context import RunContext
+from corrigo.graphs.policies import over_budget, spent
 from corrigo.graphs.state import Attempt, LoopState, Spend
 from corrigo.records import Candidate, Verdict
 
@@ -24,9 +25,10 @@ DEFAULT_CHECKS = 2
 
 async def math_references(
     state: LoopState, ctx: RunContext, pending: Sequence[Candidate]
-) -> tuple[list[Attempt], Spend]:
+) -> tuple[list[Attempt], Spend, list[str]]:
     """The programs that check ``pending``: those known, plus one more while a candidate
-    with an answer agrees with none of them (at most ``checks`` in all)."""
+    with an answer agrees with none of them (at most ``checks`` in all, and never past
+    the run's model-call or token budget). Also the error of a failed checker call."""
     known = list(state.get("references") or [])
     spend = Spend()
     round_ = min((c.round for c in pending), default=1)
@@ -34,10 +36,14 @@ async def math_references(
     while len(known) < limit:
         if known and not await asyncio.to_thread(_some_disagree, pending, known):
             break
-        program, asked = await _program(ctx, len(known), round_)
-        known.append(program)
+        if over_budget({**state, "spend": spent(state) + spend}, ctx, next_calls=1):
+            break
+        program, asked, error = await _program(ctx, len(known), round_)
         spend = spend + asked
-    return known, spend
+        if error:
+            return known, spend, [error]
+        known.append(program)
+    return known, spend, []
 
 
 def _some_disagree(pending: Sequence[Candidate], known: Sequence[Attempt]) -> bool:
@@ -45,7 +51,7 @@ def _some_disagree(pending: Sequence[Candidate], known: Sequence[Attempt]) -> bo
     return any(c.answer is not None and not math_check.agrees(c, references) for c in pending)
 
 
-async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, Spend]:
+async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, Spend, str | None]:
     """Program ``index``: the first greedy, later ones sampled (seeded by their index)."""
     suffix = "" if index == 0 else str(index + 1)
     asked = await ask(
@@ -58,6 +64,12 @@ async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, S
         temperature=None if index == 0 else float(ctx.param("temperature", 0.8)),
         seed=None if index == 0 else index,
     )
+    if asked.error:
+        return (
+            Attempt(candidate=Candidate(code="", round=round_), verdict=_NONE),
+            asked.spend,
+            asked.error,
+        )
     code = math_check.program_code(asked.text) if asked.text else None
     result = None
     if code:
@@ -80,7 +92,10 @@ async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, S
         feedback=reference.problem,
         evidence=result,
     )
-    return Attempt(candidate=program, verdict=verdict), asked.spend
+    return Attempt(candidate=program, verdict=verdict), asked.spend, None
+
+
+_NONE = Verdict(passed=False, score=0.0, feedback="")
 
 
 def as_references(attempts: Sequence[Attempt]) -> list[math_check.Reference]:

@@ -50,8 +50,9 @@ class Strategy:
     params: Mapping[str, Any] = field(default_factory=dict)
     # The task kinds it takes (corrigo.records.TASK_KINDS).
     kinds: tuple[str, ...] = ("code", "math", "instructions")
-    # Whether anything outside the model checks its answers (False: intrinsic).
-    grounded: bool = True
+    # Whether it checks math answers during a run, with the checker's programs (single
+    # and intrinsic do not).
+    math_checks: bool = True
 
     @property
     def doc(self) -> str:

@@ -283,6 +283,7 @@ class RunQueue:
                 store=cast(TrajectoryStore, self._runs),
                 checkpointer=self._checkpointer,
                 on_event=on_event,
+                data_dir=self.settings.home,
             )
         except asyncio.CancelledError:
             if not self._runs.detached:

@@ -214,6 +214,11 @@ def _other_kind(obj: dict[str, Any], kind: str, where: str) -> Task:
             answer = str(answer)
         if not isinstance(answer, str) or not answer.strip():
             raise TaskFormatError(f"{where}: a math task needs its final answer ('answer')")
+        from corrigo.agents.answers import check_answer
+
+        problem = check_answer(answer)
+        if problem:
+            raise TaskFormatError(f"{where}: answer {answer.strip()[:40]!r} {problem}")
         return Task(
             id=obj["id"],
             kind="math",

@@ -224,7 +224,13 @@ def _json_lines(archive: zipfile.ZipFile, member: str) -> Iterator[tuple[str, di
 
 
 def _instruction_tasks(archive: zipfile.ZipFile, member: str, suite: str) -> Converted:
+    """Every prompt whose instructions can be checked the same way every time; the few
+    whose own checker would replace an argument by a random one (IFEval's letter '#',
+    IFBench's n_start=0) are left out and named in SOURCE.md."""
+    from corrigo.agents.instructions import validate
+
     tasks = []
+    left_out: list[str] = []
     for where, row in _json_lines(archive, member):
         key, ids, kwargs = row.get("key"), row.get("instruction_id_list"), row.get("kwargs")
         if not isinstance(key, str | int) or isinstance(key, bool) or str(key) == "":
@@ -237,17 +243,26 @@ def _instruction_tasks(archive: zipfile.ZipFile, member: str, suite: str) -> Con
             Instruction(id=i, kwargs={k: v for k, v in kw.items() if v is not None})
             for i, kw in zip(ids, kwargs, strict=True)
         ]
-        tasks.append(
-            _task(
-                where,
-                id=f"{suite}/{key}",
-                prompt=row.get("prompt"),
-                kind="instructions",
-                instructions=instructions,
-                metadata={"suite": suite, "key": key},
-            )
+        task = _task(
+            where,
+            id=f"{suite}/{key}",
+            prompt=row.get("prompt"),
+            kind="instructions",
+            instructions=instructions,
+            metadata={"suite": suite, "key": key},
         )
-    return Converted(tasks, [member])
+        try:
+            validate(task.instructions, task.prompt)
+        except TaskFormatError as exc:
+            left_out.append(f"{task.id}: {exc}")
+            continue
+        tasks.append(task)
+    note = ""
+    if left_out:
+        note = "Left out (no check of them would be repeatable):\n" + "\n".join(
+            f"- {line}" for line in left_out
+        )
+    return Converted(tasks, [member], note)
 
 
 def ifeval(archive: zipfile.ZipFile, scratch: Path) -> Converted:

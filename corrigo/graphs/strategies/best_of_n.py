@@ -50,7 +50,9 @@ def enough(state: LoopState, ctx: RunContext) -> bool:
     """A passing candidate, agreed on by ``agree`` samples when there are inputs to compare."""
     attempts, outputs = state.get("attempts") or [], state.get("outputs")
     best = best_attempt(attempts, outputs)
-    if ctx.task.kind == "math" and best is not None:
+    if ctx.task.kind == "math":
+        if best is None or not best.candidate.extracted:
+            return False
         # Self-consistency with early stop: ``agree`` votes for one final answer, the
         # independent program counting as one when it agrees.
         votes = agreement(attempts, outputs or {}).get(best.candidate.key, 1)

@@ -92,5 +92,5 @@ STRATEGY = Strategy(
     build,
     roles=("solver", "reviewer", "refiner"),
     params={"tests": "never", "keep": "last", "fresh": False},
-    grounded=False,
+    math_checks=False,
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from corrigo.agents.answers import canonical, extract_answer, same_answer
 from corrigo.agents.base import render
@@ -25,6 +26,7 @@ NO_ANSWER_FEEDBACK = (
     "and end with the final answer in \\boxed{}, for example \\boxed{42}."
 )
 CHECK_NAME = "independent program agrees"
+DISAGREES = "program printed"  # how a disagreeing check's message starts
 _MAX_SHOWN = 1500
 
 
@@ -114,11 +116,11 @@ def verdict(candidate: Candidate, references: Sequence[Reference]) -> Verdict:
                 passed=True, score=1.0, feedback=feedback, evidence=_with(reference.result, test)
             )
     shown = valued[0]
-    printed = ", ".join(dict.fromkeys(r.value or "" for r in valued))
+    values = ", ".join(dict.fromkeys(r.value or "" for r in valued))
     test = TestResult(
         name=CHECK_NAME,
         passed=False,
-        message=f"program printed {printed}, answer {candidate.answer}",
+        message=f"{DISAGREES} {values}, answer {candidate.answer}",
     )
     code = shown.code if len(shown.code) <= _MAX_SHOWN else shown.code[:_MAX_SHOWN]
     others = ""
@@ -132,6 +134,31 @@ def verdict(candidate: Candidate, references: Sequence[Reference]) -> Verdict:
         "program's logic too: it may be the one that is wrong)."
     )
     return Verdict(passed=False, score=0.0, feedback=feedback, evidence=_with(shown.result, test))
+
+
+def printed(result: ExecResult | None) -> str | None:
+    """The last non-empty line a program printed (what a check reads its value from)."""
+    lines = [line.strip() for line in (result.stdout if result else "").splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else None
+
+
+CheckState = Literal["agrees", "disagrees", "unchecked"]
+
+
+def describe(verdict: Verdict, candidate: Candidate | None) -> tuple[CheckState, str]:
+    """A candidate's check in words, for views: ``("agrees" | "disagrees" | "unchecked",
+    text)``."""
+    tests = verdict.evidence.tests if verdict.evidence else []
+    if not tests:  # no final answer could be read, so nothing was compared
+        return "unchecked", verdict.feedback or "no final answer could be read"
+    test = tests[0]
+    if test.passed:
+        value = printed(verdict.evidence) or (candidate.answer if candidate else "") or ""
+        return "agrees", f"agrees with the independent program ({value})"
+    if test.message.startswith(DISAGREES):
+        return "disagrees", f"disagrees: {test.message}"
+    return "unchecked", f"could not check: {test.message}"
 
 
 def _with(result: ExecResult | None, test: TestResult) -> ExecResult:

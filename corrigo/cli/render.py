@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from corrigo.records import Candidate, ExecResult, Outcome, RunRecord, Step, Task, Verdict
+from corrigo.records import Candidate, Outcome, RunRecord, Step, Task, Verdict
 
 
 def _mark(value: bool | None) -> str:
@@ -154,19 +154,6 @@ TEXT_TITLES = {
 _SHOWN_LINES = 20  # lines of a program's output shown (its last ones)
 
 
-def _passfail(value: bool | None) -> str:
-    if value is None:
-        return "-"
-    return "[green]pass[/green]" if value else "[red]fail[/red]"
-
-
-def printed(result: ExecResult | None) -> str | None:
-    """The last line a program printed (what a math check reads its value from)."""
-    lines = [line.strip() for line in (result.stdout if result else "").splitlines()]
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else None
-
-
 def answer_step(step: Step, codes: dict[str, str], task: Task) -> list[RenderableType]:
     """A step of a math or instructions run, as ``corrigo show`` prints it: answers as
     text (math: with the final answer; instructions: revisions as a diff), the checker's
@@ -252,19 +239,15 @@ def _math_verdict(step: Step, verdict: Verdict) -> list[RenderableType]:
         answer = candidate.answer if candidate else None
         which = f" · final answer {escape(answer or '-')}" if candidate else ""
         key = f" ({escape(candidate.key)})" if candidate and candidate.key else ""
-        return [f"hidden answer (score only): {_passfail(verdict.passed)}{which}{key}"]
-    tests = verdict.evidence.tests if verdict.evidence else []
-    if not tests:  # no final answer to check
+        return [f"hidden answer (score only): {_mark(verdict.passed)}{which}{key}"]
+    if not (verdict.evidence.tests if verdict.evidence else []):  # no final answer to check
         return [f"check: [red]not checked[/red] — {escape(verdict.feedback)}"]
-    test = tests[0]
-    if test.passed:
-        value = printed(verdict.evidence) or (candidate.answer if candidate else None)
-        return [
-            f"check: [green]agrees[/green] with the independent program ({escape(value or '')})"
-        ]
-    if test.message.startswith("program printed"):
-        return [f"check: [red]disagrees[/red]: {escape(test.message)}"]
-    return [f"check: [yellow]could not check[/yellow]: {escape(test.message)}"]
+    from corrigo.agents.math_check import describe
+
+    state, text = describe(verdict, candidate)
+    colour = {"agrees": "green", "disagrees": "red"}.get(state, "yellow")
+    word, _, rest = text.partition(" ")
+    return [f"check: [{colour}]{escape(word)}[/{colour}] {escape(rest)}"]
 
 
 def _instructions_verdict(step: Step, verdict: Verdict) -> list[RenderableType]:
@@ -273,14 +256,13 @@ def _instructions_verdict(step: Step, verdict: Verdict) -> list[RenderableType]:
     followed = sum(1 for t in tests if t.passed)
     if step.role == "scorer":
         head = (
-            f"hidden check (score only): strict {_passfail(verdict.passed)}"
-            f" · loose {_passfail(verdict.loose)}"
+            f"hidden check (score only): strict {_mark(verdict.passed)}"
+            f" · loose {_mark(verdict.loose)}"
         )
     else:
         said = "[green]all followed[/green]" if verdict.passed else "[red]not all followed[/red]"
         head = (
-            f"instructions: {said} (strict {followed}/{len(tests)}"
-            f" · loose {_passfail(verdict.loose)})"
+            f"instructions: {said} (strict {followed}/{len(tests)} · loose {_mark(verdict.loose)})"
         )
     parts: list[RenderableType] = [head]
     for test in tests:
@@ -303,9 +285,9 @@ def answer_outcome(outcome: Outcome, task: Task) -> list[str]:
         return [
             f"final answer: {answer}{key}",
             f"hidden answer (score only, never in a prompt): {escape(task.answer or '-')} → "
-            f"{_passfail(outcome.hidden_passed)}",
+            f"{_mark(outcome.hidden_passed)}",
         ]
     return [
-        f"instructions (hidden check): strict {_passfail(outcome.hidden_passed)} · "
-        f"loose {_passfail(outcome.hidden_loose_passed)}"
+        f"instructions (hidden check): strict {_mark(outcome.hidden_passed)} · "
+        f"loose {_mark(outcome.hidden_loose_passed)}"
     ]

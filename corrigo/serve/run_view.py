@@ -74,24 +74,17 @@ def _label(candidate: Candidate) -> str:
     return candidate.key or f"round {candidate.round}"
 
 
-def printed(result: ExecResult | None) -> str | None:
-    """The last non-empty line a program printed (a math check reads its value there)."""
-    lines = [line.strip() for line in (result.stdout if result else "").splitlines()]
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else None
-
-
 def math_check(verdict: Verdict, candidate: Candidate | None) -> Check:
-    tests = verdict.evidence.tests if verdict.evidence else []
-    if not tests:  # no final answer could be read, so nothing was compared
-        return Check("unchecked", verdict.feedback or "no final answer could be read")
-    test = tests[0]
-    if test.passed:
-        value = printed(verdict.evidence) or (candidate.answer if candidate else "") or ""
-        return Check("agrees", f"agrees with the independent program ({value})")
-    if test.message.startswith("program printed"):
-        return Check("disagrees", f"disagrees: {test.message}")
-    return Check("unchecked", f"could not check: {test.message}")
+    from corrigo.agents.math_check import describe
+
+    state, text = describe(verdict, candidate)
+    return Check(state, text)
+
+
+def _printed(result: ExecResult | None) -> str | None:
+    from corrigo.agents.math_check import printed
+
+    return printed(result)
 
 
 def _program(step: Step) -> str | None:
@@ -118,7 +111,7 @@ def build_rounds(steps: list[Step], kind: str = "code") -> tuple[list[RoundView]
             view = StepView(step, kind=kind, program=_program(step))
         elif step.node == "check" and step.kind == "exec":
             evidence = step.verdict.evidence if step.verdict else None
-            view = StepView(step, kind=kind, ran=True, printed=printed(evidence))
+            view = StepView(step, kind=kind, ran=True, printed=_printed(evidence))
         elif candidate is not None and (candidate.key == step.key or step.kind == "model"):
             base = by_key.get(candidate.parent) if candidate.parent else None
             if base is None:

@@ -179,20 +179,33 @@ async def run_tests(
         nltk_data=ctx.nltk_data,
     )
     seconds = time.perf_counter() - started
-    await ctx.log.append(
-        Step(
-            run_id=ctx.run_id,
-            seq=0,
-            round=round,
-            role=role,
-            node=node,
-            kind="exec",
-            candidate=candidate,
-            verdict=verdict,
-            key=key,
-        )
-    )
+    await _append_exec(ctx, candidate, verdict, key=key, round=round, role=role, node=node)
     return verdict, Spend(sandbox_seconds=seconds)
+
+
+async def _append_exec(
+    ctx: RunContext,
+    candidate: Candidate,
+    verdict: Verdict,
+    *,
+    key: str,
+    round: int,
+    role: str = "verifier",
+    node: str = "verify",
+) -> None:
+    """Store an execution (or check) step: the candidate and its verdict."""
+    step = Step(
+        run_id=ctx.run_id,
+        seq=0,
+        round=round,
+        role=role,
+        node=node,
+        kind="exec",
+        candidate=candidate,
+        verdict=verdict,
+        key=key,
+    )
+    await ctx.log.append(step)
 
 
 async def run_program(
@@ -216,21 +229,8 @@ async def run_program(
     result = await ctx.sandbox.exec(code, "", ctx.limits)
     program = Candidate(code=code, round=round, key=key, origin="checker")
     passed = result.status == "passed"
-    await ctx.log.append(
-        Step(
-            run_id=ctx.run_id,
-            seq=0,
-            round=round,
-            role="verifier",
-            node=node,
-            kind="exec",
-            candidate=program,
-            verdict=Verdict(
-                passed=passed, score=1.0 if passed else 0.0, feedback="", evidence=result
-            ),
-            key=key,
-        )
-    )
+    verdict = Verdict(passed=passed, score=1.0 if passed else 0.0, feedback="", evidence=result)
+    await _append_exec(ctx, program, verdict, key=key, round=round, node=node)
     return result
 
 
@@ -244,17 +244,5 @@ async def record_verdict(
         step = await ctx.log.reuse(recorded)
         assert step.verdict is not None
         return step.verdict
-    await ctx.log.append(
-        Step(
-            run_id=ctx.run_id,
-            seq=0,
-            round=round,
-            role="verifier",
-            node="verify",
-            kind="exec",
-            candidate=candidate,
-            verdict=verdict,
-            key=key,
-        )
-    )
+    await _append_exec(ctx, candidate, verdict, key=key, round=round)
     return verdict

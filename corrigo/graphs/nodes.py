@@ -193,13 +193,14 @@ def _same_failure(state: LoopState, attempts: list[Attempt]) -> bool:
 async def review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     ctx, target = runtime.context, _target(state)
     round_ = state.get("round", 1)
+    messages = reviewer_messages(ctx.task, target.candidate, target.verdict)
+    return await critique(ctx, messages, round=round_, node="review")
+
+
+async def critique(ctx: RunContext, messages: list[Message], *, round: int, node: str) -> Update:
+    """The reviewer's critique, kept in the state for the next revision."""
     asked = await ask(
-        ctx,
-        role="reviewer",
-        key=f"r{round_}.review",
-        messages=reviewer_messages(ctx.task, target.candidate, target.verdict),
-        round=round_,
-        node="review",
+        ctx, role="reviewer", key=f"r{round}.{node}", messages=messages, round=round, node=node
     )
     update: Update = {"spend": asked.spend, "critique": asked.text}
     if asked.error:

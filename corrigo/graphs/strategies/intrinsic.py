@@ -16,7 +16,6 @@ from langgraph.runtime import Runtime
 from corrigo.agents.refiner import self_revise_messages
 from corrigo.agents.reviewer import self_review_messages
 from corrigo.graphs import nodes
-from corrigo.graphs.calls import ask
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.nodes import Update, revision
 from corrigo.graphs.policies import over_budget
@@ -30,18 +29,8 @@ async def self_review(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     target = (state.get("attempts") or [])[-1]
     round_ = state.get("round", 1)
-    asked = await ask(
-        ctx,
-        role="reviewer",
-        key=f"r{round_}.self_review",
-        messages=self_review_messages(ctx.task, target.candidate),
-        round=round_,
-        node="self_review",
-    )
-    update: Update = {"spend": asked.spend, "critique": asked.text}
-    if asked.error:
-        update["errors"] = [asked.error]
-    return update
+    messages = self_review_messages(ctx.task, target.candidate)
+    return await nodes.critique(ctx, messages, round=round_, node="self_review")
 
 
 async def self_revise(state: LoopState, runtime: Runtime[RunContext]) -> Update:

@@ -276,6 +276,7 @@ def test_every_role_can_be_set_on_its_own(tmp_path: Path) -> None:
         "refiner": "openai:main",
         "test_designer": "openai:tests",
         "reflector": "ollama:r",
+        "checker": "openai:main",  # writes a math task's check programs
     }
     with pytest.raises(corrigo.CorrigoError, match="unknown role"):
         resolve_specs("openai:main", {"critic": "openai:x"}, settings)

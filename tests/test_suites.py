@@ -501,3 +501,17 @@ def test_pull_the_real_suites(tmp_path: Path) -> None:
     )
     assert done.stdout.split() == ["2", "True"], done.stderr
     assert isinstance(gsm[0], Task)
+
+
+def test_a_pull_sweeps_what_a_killed_pull_left(tmp_path: Path, fakes: Fakes) -> None:
+    import os
+
+    home = tmp_path / "home"
+    suites_dir = home / "suites"
+    old, young = suites_dir / ".pull-gsm-old", suites_dir / ".pull-gsm-young"
+    for folder in (old, young):
+        (folder / "out").mkdir(parents=True)
+    os.utime(old, (1, 1))  # a killed pull, long ago
+    _pull("gsm", home, fakes, [])
+    assert not old.exists()
+    assert young.exists()  # another pull may still be writing there

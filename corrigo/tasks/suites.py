@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -280,10 +282,26 @@ def _count(path: Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
+STALE_PULL_SECONDS = 3600
+
+
+def _sweep(target: Path) -> None:
+    """Remove what a killed pull of ``target`` left behind (an hour old: a pull running
+    now is younger)."""
+    now = time.time()
+    for left in target.parent.glob(f".pull-{target.name}-*"):
+        try:
+            if left.is_dir() and now - left.stat().st_mtime > STALE_PULL_SECONDS:
+                shutil.rmtree(left, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _install(target: Path, build: Callable[[Path, Path], None]) -> None:
     """Run ``build(scratch, out)`` in a temporary folder beside ``target``, then rename
     ``out`` into place: the target is whole or absent."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target)
     with tempfile.TemporaryDirectory(prefix=f".pull-{target.name}-", dir=target.parent) as tmp:
         scratch, out = Path(tmp) / "scratch", Path(tmp) / "out"
         scratch.mkdir()

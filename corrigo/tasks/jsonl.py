@@ -133,13 +133,19 @@ def _check_unique_names(visible: list[TestCase], hidden: list[TestCase], where: 
             first[test.name] = at
 
 
-def parse_line(line: str, where: str) -> Task:
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """One line of JSON Lines as an object, or TaskFormatError naming ``where``."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise TaskFormatError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise TaskFormatError(f"{where}: expected a JSON object")
+    return obj
+
+
+def parse_line(line: str, where: str) -> Task:
+    obj = json_object(line, where)
     kind = obj.get("kind", "code")
     if kind not in TASK_KINDS:
         known = ", ".join(TASK_KINDS)

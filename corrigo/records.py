@@ -418,3 +418,41 @@ class BenchSpec(Record):
     def cell_batch(self, strategy: str, model: str) -> str:
         """The batch id of one cell's runs: how a cell's finished tasks are found again."""
         return f"{self.id}/{strategy}/{model}"
+
+
+# What graphs carry and the checkpointer stores: shared by graphs and storage.
+
+
+class Spend(BaseModel):
+    """What a node spent; the ``spend`` channel sums them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    sandbox_seconds: float = 0.0
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            calls=self.calls + other.calls,
+            tokens_in=self.tokens_in + other.tokens_in,
+            tokens_out=self.tokens_out + other.tokens_out,
+            sandbox_seconds=self.sandbox_seconds + other.sandbox_seconds,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+class Attempt(BaseModel):
+    """A candidate and what the verifier found: visible tests, and generated ones if any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidate: Candidate
+    verdict: Verdict
+    generated_score: float | None = None
+    generated_passed: bool | None = None
+    repeat: bool = False

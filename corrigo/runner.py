@@ -24,7 +24,7 @@ from corrigo.graphs import memory
 from corrigo.graphs.context import RunContext, StepLog
 from corrigo.graphs.policies import answer_attempt, best_attempt, first_attempt
 from corrigo.graphs.registry import Strategy, get_strategy, parse_strategy
-from corrigo.graphs.state import LoopState, Spend, initial_state
+from corrigo.graphs.state import LoopState, initial_state
 from corrigo.liveness import current_owner, shown
 from corrigo.models import ChatModel, build_models, check_models, resolve_specs
 from corrigo.records import (
@@ -35,6 +35,7 @@ from corrigo.records import (
     RunRecord,
     RunSpec,
     Sampling,
+    Spend,
     Task,
     Totals,
     new_id,

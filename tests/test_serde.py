@@ -10,8 +10,7 @@ import pytest
 from langgraph.types import Send
 
 from corrigo.errors import StoreError
-from corrigo.graphs.state import Attempt, Spend
-from corrigo.records import Candidate, TestCase, Verdict
+from corrigo.records import Attempt, Candidate, Spend, TestCase, Verdict
 from corrigo.storage.serde import JsonSerde
 
 LC_CONSTRUCTOR = {"lc": 1, "type": "constructor", "id": ["os", "system"], "kwargs": {"x": 1}}

@@ -15,9 +15,8 @@ from corrigo.agents.kinds import read_reply
 from corrigo.agents.verifier import check_candidate, judge, planned_tests
 from corrigo.errors import ModelCallFailed, ModelError
 from corrigo.graphs.context import RunContext
-from corrigo.graphs.state import Spend
 from corrigo.models import Reply
-from corrigo.records import Candidate, ExecResult, Message, Step, TestCase, Verdict
+from corrigo.records import Candidate, ExecResult, Message, Spend, Step, TestCase, Verdict
 
 # Flags a step gets from reading its reply (not from the model): computed again on replay.
 _READ_FLAGS = ("no_code", "no_answer", "no_reply")

@@ -24,8 +24,8 @@ from corrigo.graphs.calls import Asked, ask, record_verdict, run_tests
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import best_attempt, focus_attempt
 from corrigo.graphs.reference import as_references, math_references
-from corrigo.graphs.state import Attempt, Branch, LoopState, Spend
-from corrigo.records import Candidate, Message, Reflection, Verdict
+from corrigo.graphs.state import Branch, LoopState
+from corrigo.records import Attempt, Candidate, Message, Reflection, Spend, Verdict
 
 Update = dict[str, Any]
 FRESH_TEMPERATURE = 0.8

@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from corrigo.graphs.context import RunContext
-from corrigo.graphs.state import Attempt, LoopState, Spend
+from corrigo.graphs.state import LoopState
+from corrigo.records import Attempt, Spend
 
 
 def agreement(attempts: Sequence[Attempt], outputs: Mapping[str, list[str]]) -> dict[str, int]:

@@ -17,8 +17,8 @@ from corrigo.agents import math_check
 from corrigo.graphs.calls import ask, run_program
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import over_budget, spent
-from corrigo.graphs.state import Attempt, LoopState, Spend
-from corrigo.records import Candidate, Verdict
+from corrigo.graphs.state import LoopState
+from corrigo.records import Attempt, Candidate, Spend, Verdict
 
 DEFAULT_CHECKS = 2
 

@@ -27,8 +27,8 @@ from corrigo.graphs.policies import (
     rank_key,
     stop_check,
 )
-from corrigo.graphs.state import Attempt, LoopState, Spend
-from corrigo.records import Candidate, ExecResult, Step, Verdict
+from corrigo.graphs.state import LoopState
+from corrigo.records import Attempt, Candidate, ExecResult, Spend, Step, Verdict
 
 Update = dict[str, Any]
 

@@ -10,44 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict
-
-from corrigo.records import Candidate, TestCase, Verdict
-
-
-class Spend(BaseModel):
-    """What a node spent; the ``spend`` channel sums them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    sandbox_seconds: float = 0.0
-
-    def __add__(self, other: Spend) -> Spend:
-        return Spend(
-            calls=self.calls + other.calls,
-            tokens_in=self.tokens_in + other.tokens_in,
-            tokens_out=self.tokens_out + other.tokens_out,
-            sandbox_seconds=self.sandbox_seconds + other.sandbox_seconds,
-        )
-
-    @property
-    def tokens(self) -> int:
-        return self.tokens_in + self.tokens_out
-
-
-class Attempt(BaseModel):
-    """A candidate and what the verifier found: visible tests, and generated ones if any."""
-
-    model_config = ConfigDict(frozen=True)
-
-    candidate: Candidate
-    verdict: Verdict
-    generated_score: float | None = None
-    generated_passed: bool | None = None
-    repeat: bool = False
+from corrigo.records import Attempt, Candidate, Spend, TestCase, Verdict
 
 
 def add_or_clear(old: list[Any] | None, new: list[Any] | None) -> list[Any]:

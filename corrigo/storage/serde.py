@@ -32,12 +32,13 @@ _TAG = "$t"
 
 
 def _models() -> dict[str, type[BaseModel]]:
-    from corrigo.graphs.state import Attempt, Spend
     from corrigo.records import (
+        Attempt,
         Candidate,
         ExecResult,
         Message,
         Review,
+        Spend,
         TestCase,
         TestResult,
         Usage,

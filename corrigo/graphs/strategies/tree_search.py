@@ -21,7 +21,8 @@ from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import agreement, rank_key, stop_check
 from corrigo.graphs.registry import Strategy
 from corrigo.graphs.routes import Graph, after_propose, new_graph
-from corrigo.graphs.state import Attempt, Branch, LoopState
+from corrigo.graphs.state import Branch, LoopState
+from corrigo.records import Attempt
 
 
 def frontier(state: LoopState, ctx: RunContext) -> list[Attempt]:

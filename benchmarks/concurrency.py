@@ -170,12 +170,12 @@ class Timings:
 
 
 def instrument(timings: Timings) -> None:
-    import corrigo.runner
+    import corrigo.lifecycle.execute
     from corrigo.models.chat import LangChainModel
     from corrigo.sandbox.process import WorkerSandbox
     from corrigo.storage.sql import SQLStore
 
-    timings.wrap(corrigo.runner, "execute", "task")
+    timings.wrap(corrigo.lifecycle.execute, "execute", "task")
     timings.wrap(WorkerSandbox, "run_tests", "sandbox")
     timings.wrap(LangChainModel, "complete", "model")
     for name in ("create_run", "append_step", "finish_run"):

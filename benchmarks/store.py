@@ -7,7 +7,7 @@ Targets (from the issue): at most 2 ms per step with durable writes on SQLite, a
 Part 1, per step. Every case runs the same graph: one node looping on itself through a
 conditional edge, ``--steps`` times (100) per run, ``--runs`` runs (20) after
 ``--warmup`` runs (2) that are not counted, all in this one process and event loop, each
-streamed as ``corrigo.runner.execute`` streams a run (``stream_mode=["values",
+streamed as ``corrigo.lifecycle.execute.execute`` streams a run (``stream_mode=["values",
 "updates", "custom"]``). The cases take turns (one run of each, in a rotating order), so
 a change in the machine's load falls on every case alike:
 
@@ -104,7 +104,7 @@ from corrigo.records import Message, Outcome, RunSpec, Step, Task, Totals, Usage
 POSTGRES = "postgresql://corrigo:corrigo@127.0.0.1:5432/corrigo"
 REDIS = "redis://127.0.0.1:6379/0"
 RECURSION_LIMIT = 100_000
-STREAM_MODE = ["values", "updates", "custom"]  # what corrigo.runner.execute streams
+STREAM_MODE = ["values", "updates", "custom"]  # what corrigo.lifecycle.execute.execute streams
 TARGET_STEP_MS = 2.0
 TARGET_LIST_MS = 100.0
 

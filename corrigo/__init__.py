@@ -65,28 +65,29 @@ _WHERE = {
     "get_strategy": "corrigo.graphs.registry",
     "open_store": "corrigo.storage.base",
     "load_tasks": "corrigo.tasks",
-    "run": "corrigo.runner",
-    "run_sync": "corrigo.runner",
-    "load_run": "corrigo.runs",
-    "list_runs": "corrigo.runs",
-    "prune_runs": "corrigo.runs",
-    "resume": "corrigo.runner",
-    "StoredRun": "corrigo.runs",
+    "run": "corrigo.lifecycle.execute",
+    "run_sync": "corrigo.lifecycle.execute",
+    "load_run": "corrigo.lifecycle.stored",
+    "list_runs": "corrigo.lifecycle.stored",
+    "prune_runs": "corrigo.lifecycle.stored",
+    "resume": "corrigo.lifecycle.execute",
+    "StoredRun": "corrigo.lifecycle.stored",
     "replay_run": "corrigo.replay",
     "ReplayReport": "corrigo.replay",
     "run_bench": "corrigo.bench",
     "bench_report": "corrigo.bench",
     "export_training_data": "corrigo.export",
-    "strategy_graph": "corrigo.embed",
+    "strategy_graph": "corrigo.lifecycle.as_graph",
 }
 
 if TYPE_CHECKING:
     from corrigo.bench import bench_report, run_bench
     from corrigo.config import Settings
-    from corrigo.embed import strategy_graph
     from corrigo.errors import CorrigoError
     from corrigo.export import export_training_data
     from corrigo.graphs.registry import get_strategy
+    from corrigo.lifecycle.execute import resume, run, run_sync
+    from corrigo.lifecycle.stored import StoredRun, list_runs, load_run, prune_runs
     from corrigo.models import get_model
     from corrigo.records import (
         BenchSpec,
@@ -102,10 +103,9 @@ if TYPE_CHECKING:
         Verdict,
     )
     from corrigo.replay import ReplayReport, replay_run
-    from corrigo.runner import resume, run, run_sync
-    from corrigo.runs import StoredRun, list_runs, load_run, prune_runs
     from corrigo.sandbox.base import get_sandbox
     from corrigo.storage.base import open_store
+    from corrigo.lifecycle.as_graph import strategy_graph
     from corrigo.tasks import load_tasks
 
 

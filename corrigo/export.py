@@ -254,7 +254,7 @@ async def export_training_data(
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is not a directory")
 
-    from corrigo.runs import list_runs
+    from corrigo.lifecycle.stored import list_runs
 
     async with AsyncExitStack() as stack:
         if isinstance(store, TrajectoryStore):

@@ -14,10 +14,10 @@ from typing import Any
 
 from corrigo.errors import SandboxError, ScriptExhausted
 from corrigo.graphs.context import StepLog
+from corrigo.lifecycle.execute import execute
+from corrigo.lifecycle.stored import StoredRun
 from corrigo.models import ROLES, ChatModel, Reply
 from corrigo.records import ExecResult, Limits, Message, OutputsResult, Step, TestCase
-from corrigo.runner import execute
-from corrigo.runs import StoredRun
 from corrigo.sandbox.base import Sandbox, get_sandbox
 from corrigo.storage.sql import SQLStore
 

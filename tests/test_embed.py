@@ -14,8 +14,8 @@ import pytest
 
 import corrigo
 from corrigo.config import Settings
-from corrigo.embed import as_task
 from corrigo.errors import TaskFormatError, UnknownProvider, UnknownStrategy, UsageError
+from corrigo.lifecycle.as_graph import as_task
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "embed_self_debug.py"

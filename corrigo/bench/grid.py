@@ -1,6 +1,6 @@
 """Running a bench: validate every cell, save the spec, then run the cells' missing tasks.
 
-Cells run one after another, each as one :func:`corrigo.runner.run` call over the tasks
+Cells run one after another, each as one :func:`corrigo.lifecycle.execute.run` call over the tasks
 that have no finished run in that cell yet, with up to ``concurrency`` tasks at once.
 One cell at a time keeps the bench within ``concurrency`` overall, builds each cell's
 models once, and keeps one sandbox pool (and one model object per endpoint) alive at a
@@ -8,7 +8,7 @@ time, so per-model limits hold across the bench.
 
 Resuming (``resume=BENCH_ID`` or ``"last"``) reads the stored spec and runs, per cell,
 only the tasks without a finished run. A run left ``interrupted`` by a killed process
-is continued where it stopped (:func:`corrigo.runner.resume`: its recorded steps are
+is continued where it stopped (:func:`corrigo.lifecycle.execute.resume`: its recorded steps are
 reused, no model is asked twice); a run finished as ``cancelled`` (Ctrl-C) does not
 count: that task is run again as a new run. The report uses each task's newest
 finished run.
@@ -24,8 +24,8 @@ from typing import Any, Literal
 from corrigo.bench.report import BenchReport, build_report, cell_runs, newest_done, suite_tasks
 from corrigo.config import Settings
 from corrigo.errors import ConfigError
+from corrigo.lifecycle.stored import enter_store
 from corrigo.records import BenchSpec, Outcome, Task
-from corrigo.runs import enter_store
 from corrigo.storage.base import TrajectoryStore
 
 
@@ -195,7 +195,7 @@ async def _run_cell(
     concurrency: int,
     progress: ProgressCallback,
 ) -> None:
-    from corrigo.runner import resume, run
+    from corrigo.lifecycle.execute import resume, run
 
     strategy, model = cell.strategy, cell.model
     finished = len(tasks) - len(cell.pending)

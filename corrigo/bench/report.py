@@ -290,7 +290,7 @@ async def bench_report(
     The suite is loaded again only to list the tasks a cell is missing; when it cannot
     be loaded (a task file moved), the report covers the runs that are there.
     """
-    from corrigo.runs import enter_store
+    from corrigo.lifecycle.stored import enter_store
 
     settings = settings or Settings.from_env()
     async with AsyncExitStack() as stack:

@@ -363,7 +363,7 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
         body: schemas.RunRequest, request: Request, caller: str = Depends(auth.require_caller)
     ) -> schemas.Submitted:
         """Queue one run per task: a configured suite (optionally sliced) or task records."""
-        from corrigo.runner import run_specs
+        from corrigo.lifecycle.execute import run_specs
         from corrigo.storage.base import redact_url
 
         if isinstance(body.tasks, str):
@@ -419,7 +419,7 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
         before: str | None = Query(None, description="The cursor of the previous page's next"),
     ) -> schemas.RunPage:
         """Stored runs, newest first."""
-        from corrigo.runs import list_runs as stored_runs
+        from corrigo.lifecycle.stored import list_runs as stored_runs
 
         bound: tuple[datetime, str] | None = _parse_cursor(before) if before else None
         if bound is not None:

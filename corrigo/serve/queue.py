@@ -2,7 +2,7 @@
 
 ``POST /v1/runs`` stores one run per task in status ``queued`` (no owner) and returns;
 nothing is held in memory. A dispatcher takes the oldest queued run whenever one of
-``workers`` slots is free, and a worker runs it with :func:`corrigo.runner.run_stored`,
+``workers`` slots is free, and a worker runs it with :func:`corrigo.lifecycle.execute.run_stored`,
 which first *claims* it (queued → running, owner this process: a compare-and-set, so
 two servers on one store never take the same run) and then executes its stored spec.
 
@@ -267,7 +267,7 @@ class RunQueue:
                 await asyncio.wait_for(self._wake.wait(), _IDLE_SCAN_SECONDS)
 
     async def _work(self, record: RunRecord) -> None:
-        from corrigo.runner import run_stored
+        from corrigo.lifecycle.execute import run_stored
 
         run_id = record.id
 

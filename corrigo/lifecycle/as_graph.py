@@ -3,7 +3,7 @@
 ``strategy_graph("self_debug", model=...)`` returns a compiled graph whose input is
 ``{"task": Task | dict}`` (a dict is read like a line of a ``jsonl:`` task file) and
 whose output is ``{"outcome": Outcome, "run_id": str}``. Each invocation is one stored
-corrigo run, made by :func:`corrigo.runner.run` exactly as ``corrigo.run`` makes it:
+corrigo run, made by :func:`corrigo.lifecycle.execute.run` exactly as ``corrigo.run`` makes it:
 models, sandbox and store come from the arguments and :class:`~corrigo.config.Settings`,
 and bad input (an unknown strategy or parameter, a malformed task, an unusable model)
 raises a :class:`~corrigo.errors.UsageError` (or another CorrigoError) before anything
@@ -47,9 +47,9 @@ from langgraph.types import StreamWriter
 from corrigo.config import Settings
 from corrigo.errors import TaskFormatError
 from corrigo.graphs.registry import parse_strategy
+from corrigo.lifecycle.execute import run
 from corrigo.models import resolve_specs
 from corrigo.records import Budgets, Limits, Outcome, Task
-from corrigo.runner import run
 from corrigo.storage.base import TrajectoryStore
 from corrigo.tasks.jsonl import parse_line
 

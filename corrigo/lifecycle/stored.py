@@ -1,6 +1,6 @@
 """Reading stored runs: load one, list them, prune them.
 
-Kept apart from :mod:`corrigo.runner` so that commands that only read the store
+Kept apart from :mod:`corrigo.lifecycle.execute` so that commands that only read the store
 (``corrigo runs``, ``corrigo show``) load neither LangGraph nor the strategies.
 """
 

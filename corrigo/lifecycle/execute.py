@@ -25,6 +25,7 @@ from corrigo.graphs.context import RunContext, StepLog
 from corrigo.graphs.policies import answer_attempt, best_attempt, first_attempt
 from corrigo.graphs.registry import Strategy, get_strategy, parse_strategy
 from corrigo.graphs.state import LoopState, initial_state
+from corrigo.lifecycle.stored import enter_store as _enter_store
 from corrigo.liveness import current_owner, shown
 from corrigo.models import ChatModel, build_models, check_models, resolve_specs
 from corrigo.records import (
@@ -40,7 +41,6 @@ from corrigo.records import (
     Totals,
     new_id,
 )
-from corrigo.runs import enter_store as _enter_store
 from corrigo.sandbox.base import Sandbox, get_sandbox
 from corrigo.storage.base import TrajectoryStore, redact_url
 from corrigo.storage.checkpoint import open_checkpointer

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from corrigo.errors import CorrigoError
     from corrigo.export import export_training_data
     from corrigo.graphs.registry import get_strategy
+    from corrigo.lifecycle.as_graph import strategy_graph
     from corrigo.lifecycle.execute import resume, run, run_sync
     from corrigo.lifecycle.stored import StoredRun, list_runs, load_run, prune_runs
     from corrigo.models import get_model
@@ -105,7 +106,6 @@ if TYPE_CHECKING:
     from corrigo.replay import ReplayReport, replay_run
     from corrigo.sandbox.base import get_sandbox
     from corrigo.storage.base import open_store
-    from corrigo.lifecycle.as_graph import strategy_graph
     from corrigo.tasks import load_tasks
 
 

@@ -1,4 +1,4 @@
-"""Lesson retrieval: how well and how fast ``corrigo.lessons.relevant`` finds lessons.
+"""Lesson retrieval: how well and how fast ``corrigo.lessons.retrieval.relevant`` finds lessons.
 
 (a) Quality on a small hand-labelled set: 25 lessons on distinct pitfalls (empty input,
 off-by-one ranges, float rounding, digits of a number, sort stability, recursion base
@@ -56,8 +56,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import corrigo
-from corrigo.lessons import MIN_SIMILARITY, relevant, similarity, topic_of
-from corrigo.records import Reflection, Task
+from corrigo.lessons.retrieval import MIN_SIMILARITY, relevant, similarity, topic_of
+from corrigo.records import Lesson, Task
 
 # key, lesson text, the prompt of a task it could have been learned on
 LESSONS: list[tuple[str, str, str]] = [
@@ -388,9 +388,9 @@ def _task(qid: str, prompt: str, entry: str) -> Task:
     return Task(id=f"bench/{qid}", prompt=prompt, entry_point=entry)
 
 
-def _lessons() -> list[Reflection]:
+def _lessons() -> list[Lesson]:
     return [
-        Reflection(
+        Lesson(
             id=f"rf_{key}",
             text=text,
             scope="global",
@@ -401,7 +401,7 @@ def _lessons() -> list[Reflection]:
     ]
 
 
-def _doc(lesson: Reflection) -> str:
+def _doc(lesson: Lesson) -> str:
     return f"{lesson.text}\n{lesson.topic}"
 
 
@@ -438,7 +438,7 @@ async def _relevant_quality(directory: Path) -> dict[str, float]:
     results: dict[str, list[str]] = {}
     async with corrigo.open_store(f"sqlite:///{directory}/quality.db") as store:
         for lesson in _lessons():
-            await store.add_reflection(lesson)
+            await store.add_lesson(lesson)
         for qid, prompt, entry, _ in QUERIES:
             found = await relevant(store, _task(qid, prompt, entry), k=3)
             results[qid] = [r.id.removeprefix("rf_") for r in found]
@@ -592,8 +592,8 @@ async def _latency(directory: Path, n_lessons: int, seed: int) -> dict[str, list
                 if roll < 0.8
                 else ("task", rng.choice(tasks).id)
             )
-            await store.add_reflection(
-                Reflection(
+            await store.add_lesson(
+                Lesson(
                     text=f"{template.text} (note {i}, from {source.entry_point})",
                     scope=scope,  # type: ignore[arg-type]
                     scope_key=key,
@@ -605,7 +605,7 @@ async def _latency(directory: Path, n_lessons: int, seed: int) -> dict[str, list
         query: list[float] = []
         for task in tasks:
             t0 = time.perf_counter()
-            await store.list_reflections(
+            await store.list_lessons(
                 [task.id, "HumanEval", "*"], statuses=["active", "demoted"], limit=500
             )
             query.append(time.perf_counter() - t0)

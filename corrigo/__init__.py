@@ -20,6 +20,7 @@ __all__ = [
     "Limits",
     "Outcome",
     "ReplayReport",
+    "RunOptions",
     "RunQuery",
     "RunRecord",
     "RunSpec",
@@ -30,6 +31,7 @@ __all__ = [
     "Verdict",
     "bench_report",
     "export_training_data",
+    "fork",
     "get_model",
     "get_sandbox",
     "get_strategy",
@@ -63,14 +65,16 @@ _WHERE = {
     "get_model": "corrigo.models",
     "get_sandbox": "corrigo.sandbox.base",
     "get_strategy": "corrigo.graphs.registry",
-    "open_store": "corrigo.storage.base",
+    "open_store": "corrigo.storage.factory",
     "load_tasks": "corrigo.tasks",
-    "run": "corrigo.lifecycle.execute",
-    "run_sync": "corrigo.lifecycle.execute",
+    "run": "corrigo.lifecycle.api",
+    "run_sync": "corrigo.lifecycle.api",
     "load_run": "corrigo.lifecycle.stored",
     "list_runs": "corrigo.lifecycle.stored",
     "prune_runs": "corrigo.lifecycle.stored",
-    "resume": "corrigo.lifecycle.execute",
+    "resume": "corrigo.lifecycle.api",
+    "fork": "corrigo.lifecycle.fork",
+    "RunOptions": "corrigo.lifecycle.options",
     "StoredRun": "corrigo.lifecycle.stored",
     "replay_run": "corrigo.replay",
     "ReplayReport": "corrigo.replay",
@@ -86,8 +90,10 @@ if TYPE_CHECKING:
     from corrigo.errors import CorrigoError
     from corrigo.export import export_training_data
     from corrigo.graphs.registry import get_strategy
+    from corrigo.lifecycle.api import resume, run, run_sync
     from corrigo.lifecycle.as_graph import strategy_graph
-    from corrigo.lifecycle.execute import resume, run, run_sync
+    from corrigo.lifecycle.fork import fork
+    from corrigo.lifecycle.options import RunOptions
     from corrigo.lifecycle.stored import StoredRun, list_runs, load_run, prune_runs
     from corrigo.models import get_model
     from corrigo.records import (
@@ -105,7 +111,7 @@ if TYPE_CHECKING:
     )
     from corrigo.replay import ReplayReport, replay_run
     from corrigo.sandbox.base import get_sandbox
-    from corrigo.storage.base import open_store
+    from corrigo.storage.factory import open_store
     from corrigo.tasks import load_tasks
 
 

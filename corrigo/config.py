@@ -27,6 +27,12 @@ Model calls (see :mod:`corrigo.models`):
 - ``CORRIGO_REPLY_CACHE``: a file of cached replies to deterministic calls (greedy or
   seeded), shared by the runs that use it — a bench's strategies all make the same first
   call. Cached replies keep their original token counts and are flagged ``cached``.
+
+Costs (see :mod:`corrigo.models.pricing`):
+
+- ``CORRIGO_PRICES``: a TOML file of model prices (dollars per million tokens) laid over
+  the shipped table; it must exist. Without it, ``prices.toml`` in the data directory is
+  used when present.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class Settings:
     model_concurrency: int = 8
     local_cache_mb: int = 512
     reply_cache: Path | None = None
+    prices: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +108,7 @@ class Settings:
             reply_cache=Path(env["CORRIGO_REPLY_CACHE"]).expanduser()
             if env.get("CORRIGO_REPLY_CACHE")
             else None,
+            prices=Path(env["CORRIGO_PRICES"]).expanduser() if env.get("CORRIGO_PRICES") else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -116,3 +124,18 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def prices_file(self) -> Path:
+        """The user's price table: ``CORRIGO_PRICES``, else ``prices.toml`` in the home."""
+        return self.prices or self.home / "prices.toml"
+
+
+def corrigo_version() -> str:
+    """The installed corrigo's version, as specs, benches and the API record it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corrigo")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -20,7 +20,7 @@ class Check:
 async def _store(settings: Settings) -> Check:
     from corrigo.liveness import shown
     from corrigo.records import RunQuery
-    from corrigo.storage.base import open_store, redact_url
+    from corrigo.storage.factory import open_store, redact_url
 
     url = settings.resolved_store_url
     try:

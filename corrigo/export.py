@@ -42,7 +42,8 @@ from typing import Any, Literal
 from corrigo.config import Settings
 from corrigo.errors import UsageError
 from corrigo.records import Candidate, Message, RunQuery, RunRecord, Step, Verdict
-from corrigo.storage.base import TrajectoryStore, open_store
+from corrigo.storage.base import TrajectoryStore
+from corrigo.storage.factory import open_store
 
 ExportFormat = Literal["standard", "conversational"]
 FORMATS: tuple[ExportFormat, ...] = ("standard", "conversational")
@@ -118,7 +119,7 @@ def _failed_candidates(steps: Sequence[Step], chosen: Candidate) -> Iterator[Can
 
 
 def _same_answer(a: str, b: str | None) -> bool:
-    from corrigo.agents.answers import same_answer
+    from corrigo.checks.answers import same_answer
 
     return same_answer(a, b)
 

@@ -44,7 +44,7 @@ blocked_at() {
     as_user test -r "$1" || echo "$1"
 }
 
-for need in tests/test_sandbox.py corrigo/sandbox/conformance.py .venv/pyvenv.cfg; do
+for need in tests/test_sandbox.py corrigo/testing/sandbox.py .venv/pyvenv.cfg; do
     blocked="$(blocked_at "$repo/$need")"
     [ -z "$blocked" ] || fail "'$user' cannot read $repo/$need (stopped at $blocked):" \
         "the clone and its .venv must be readable by every user (e.g. chmod o+rX), or" \

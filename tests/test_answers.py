@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from corrigo.agents.answers import canonical, check_answer, extract_answer, same_answer
+from corrigo.checks.answers import canonical, check_answer, extract_answer, same_answer
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import corrigo
 from corrigo.bench.report import summarize
 from corrigo.cli.bench import _names
 from corrigo.records import Outcome, Totals
-from corrigo.storage.base import open_store
+from corrigo.storage.factory import open_store
 from corrigo.tasks.humaneval import broken_solution, problem
 from tests.helpers import corrigo as corrigo_cli
 from tests.helpers import fenced, write_script

@@ -429,7 +429,7 @@ async def test_no_strategy_lets_the_hidden_answer_reach_a_prompt_or_a_lesson(
         ):
             assert "7919" not in text, (step.key, text)
     async with corrigo.open_store(settings.resolved_store_url) as store:
-        notes = await store.search_reflections("", limit=50)
+        notes = await store.search_lessons("", limit=50)
     assert all("7919" not in n.text for n in notes)
 
 

@@ -11,17 +11,9 @@ from pathlib import Path
 import pytest
 
 import corrigo
-from corrigo.lessons import (
-    MIN_USES,
-    RETIRE_USES,
-    family,
-    gate,
-    record_outcome,
-    relevant,
-    scope_keys,
-    topic_of,
-)
-from corrigo.records import LessonStatus, Reflection, ScopeStats, Task, TestCase, utcnow
+from corrigo.lessons.gate import MIN_USES, RETIRE_USES, gate, record_outcome
+from corrigo.lessons.retrieval import family, relevant, scope_keys, topic_of
+from corrigo.records import Lesson, LessonStatus, ScopeStats, Task, TestCase, utcnow
 from corrigo.storage.base import TrajectoryStore
 from tests.helpers import corrigo as corrigo_cli
 
@@ -48,11 +40,9 @@ async def store(tmp_path: Path) -> AsyncIterator[TrajectoryStore]:
         yield opened
 
 
-def lesson(text: str, scope_key: str = "*", **fields: object) -> Reflection:
+def lesson(text: str, scope_key: str = "*", **fields: object) -> Lesson:
     scope = "global" if scope_key == "*" else ("task" if "/" in scope_key else "family")
-    return Reflection.model_validate(
-        {"text": text, "scope": scope, "scope_key": scope_key, **fields}
-    )
+    return Lesson.model_validate({"text": text, "scope": scope, "scope_key": scope_key, **fields})
 
 
 # --- scopes and topic ------------------------------------------------------------------
@@ -116,7 +106,7 @@ async def test_empty_list_lesson_ranks_first(store: TrajectoryStore) -> None:
         empty,
         lesson("Count the digits of a number from its string form."),
     ):
-        await store.add_reflection(note)
+        await store.add_lesson(note)
     found = await relevant(store, SUM_TASK, k=3)
     assert found and found[0].id == empty.id
 
@@ -131,7 +121,7 @@ async def test_unrelated_retired_and_other_tasks_lessons_are_not_returned(
     other_family = lesson("The sum of an empty list of numbers is 0.", "MBPP")
     own = lesson("Nothing in common with the words at all.", SUM_TASK.id)
     for note in (wanted, unrelated, retired, other_task, other_family, own):
-        await store.add_reflection(note)
+        await store.add_lesson(note)
     found = {r.id for r in await relevant(store, SUM_TASK, k=10)}
     # A lesson of this very task is relevant whatever its words.
     assert found == {wanted.id, own.id}
@@ -144,7 +134,7 @@ async def test_k_boosts_and_demoted_rank(store: TrajectoryStore) -> None:
     task_active = lesson(same, SUM_TASK.id)
     demoted = lesson(same, status="demoted")
     for note in (demoted, global_active, family_active, task_active):
-        await store.add_reflection(note)
+        await store.add_lesson(note)
     ranked = [r.id for r in await relevant(store, SUM_TASK, k=4)]
     assert ranked == [task_active.id, family_active.id, global_active.id, demoted.id]
     assert [r.id for r in await relevant(store, SUM_TASK, k=2)] == ranked[:2]
@@ -159,8 +149,8 @@ async def test_record_outcome_demotes_then_retires_a_lesson_that_never_helps(
 ) -> None:
     useless = lesson("Print debugging output before returning.", "HumanEval")
     useful = lesson("Return 0 for an empty list.", "HumanEval")
-    await store.add_reflection(useless)
-    await store.add_reflection(useful)
+    await store.add_lesson(useless)
+    await store.add_lesson(useful)
     other = SUM_TASK.model_copy(update={"id": "HumanEval/901"})
     history: list[tuple[int, str, str]] = []
     # Runs without lessons pass half the time; with the useful lesson they pass, with the
@@ -173,8 +163,8 @@ async def test_record_outcome_demotes_then_retires_a_lesson_that_never_helps(
         for changed in await record_outcome(store, SUM_TASK, [useful.id], passed=True):
             history.append((n, *changed))
     assert history == [(MIN_USES, useless.id, "demoted"), (RETIRE_USES, useless.id, "retired")]
-    assert (await store.get_reflection(useless.id)).status == "retired"
-    kept = await store.get_reflection(useful.id)
+    assert (await store.get_lesson(useless.id)).status == "retired"
+    kept = await store.get_lesson(useful.id)
     assert (kept.status, kept.uses, kept.helped) == ("active", 8, 8)
     assert [r.id for r in await relevant(store, SUM_TASK, k=5)] == [useful.id]
     # A lesson pruned while a run used it is skipped, not an error.
@@ -183,7 +173,7 @@ async def test_record_outcome_demotes_then_retires_a_lesson_that_never_helps(
 
 async def test_record_outcome_brings_a_recovering_lesson_back(store: TrajectoryStore) -> None:
     note = lesson("Check the empty list first.", "HumanEval")
-    await store.add_reflection(note)
+    await store.add_lesson(note)
     other = SUM_TASK.model_copy(update={"id": "HumanEval/901"})
     for passed in (True, True, False, False):
         await record_outcome(store, other, [], passed=passed)
@@ -194,13 +184,13 @@ async def test_record_outcome_brings_a_recovering_lesson_back(store: TrajectoryS
     for _ in range(6):
         await record_outcome(store, other, [], passed=False)  # without it: 2/10
     assert await record_outcome(store, SUM_TASK, [note.id], passed=True) == [(note.id, "active")]
-    assert (await store.get_reflection(note.id)).status == "active"  # 1/4 beats 2/10
+    assert (await store.get_lesson(note.id)).status == "active"  # 1/4 beats 2/10
 
 
 # --- the CLI ---------------------------------------------------------------------------
 
 
-async def _seed(url: str) -> dict[str, Reflection]:
+async def _seed(url: str) -> dict[str, Lesson]:
     notes = {
         "empty": lesson(
             "Handle an empty list input before indexing its first element.",
@@ -217,7 +207,7 @@ async def _seed(url: str) -> dict[str, Reflection]:
     }
     async with corrigo.open_store(url) as opened:
         for note in notes.values():
-            await opened.add_reflection(note)
+            await opened.add_lesson(note)
         await opened.record_lesson_outcome(["HumanEval/1", "HumanEval", "*"], [], True)
         for passed in (True, False, False, False):
             await opened.record_lesson_outcome(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import corrigo
-from corrigo.records import Reflection
+from corrigo.records import Lesson
 from tests.helpers import fenced, write_script
 
 LESSON = "When a list may be empty, check for that before indexing and return the default."
@@ -70,7 +70,7 @@ async def test_a_lesson_learned_on_one_task_is_recalled_for_a_similar_one(tmp_pa
     )
     assert learned.stop_reason == "verified" and learned.first_round_passed is False
     async with corrigo.open_store(store) as opened:
-        [lesson] = await opened.list_reflections()
+        [lesson] = await opened.list_lessons()
         a_steps = await opened.get_steps(learned.run_id)
     assert lesson.text == LESSON
     assert (lesson.scope, lesson.scope_key, lesson.run_id) == ("family", "lists", learned.run_id)
@@ -93,13 +93,13 @@ async def test_a_lesson_learned_on_one_task_is_recalled_for_a_similar_one(tmp_pa
     recall = next(s for s in stored.steps if s.key == "lessons")
     assert recall.lessons == [lesson.id]
     async with corrigo.open_store(store) as opened:
-        counted = await opened.get_reflection(lesson.id)
+        counted = await opened.get_lesson(lesson.id)
         stats = await opened.scope_stats(["lists"])
     assert (counted.uses, counted.helped) == (1, 1)
     assert (stats["lists"].runs, stats["lists"].passed) == (2, 2)
     # Replay sees the lessons the run saw, not whatever the store holds now.
     async with corrigo.open_store(store) as opened:
-        await opened.delete_reflections([lesson.id])
+        await opened.delete_lessons([lesson.id])
     report = await corrigo.replay_run(stored)
     assert report.all_matched, report.steps
 
@@ -139,14 +139,14 @@ async def test_a_lesson_that_never_helps_is_demoted_then_retired(tmp_path: Path)
         args = "s" if task.entry_point == "rev" else "a, b"
         replies[task.id] = {"solver": [fenced(f"def {task.entry_point}({args}):\n    {good}")]}
     model = f"scripted:{write_script(tmp_path / 'm.yaml', {'tasks': replies})}"
-    bad = Reflection(
+    bad = Lesson(
         text="When adding two integer numbers, convert the arguments with int() first.",
         scope="family",
         scope_key="calc",
         topic="add two integer numbers sum",
     )
     async with corrigo.open_store(store) as opened:
-        await opened.add_reflection(bad)
+        await opened.add_lesson(bad)
 
     statuses, recalled = [], []
     for task in tasks:  # the three unrelated tasks first: they pass without the lesson
@@ -157,7 +157,7 @@ async def test_a_lesson_that_never_helps_is_demoted_then_retired(tmp_path: Path)
         solve = next(s for s in stored.steps if s.key == "r1.solve")
         recalled.append(bad.id in solve.lessons)
         async with corrigo.open_store(store) as opened:
-            statuses.append((await opened.get_reflection(bad.id)).status)
+            statuses.append((await opened.get_lesson(bad.id)).status)
 
     # Unrelated tasks never recall it; the add tasks do until it is retired.
     assert recalled == [False] * 3 + [True] * 6 + [False]
@@ -166,5 +166,5 @@ async def test_a_lesson_that_never_helps_is_demoted_then_retired(tmp_path: Path)
     assert statuses[8] == "retired"  # 6 uses and still no help
     assert statuses[9] == "retired"
     async with corrigo.open_store(store) as opened:
-        final = await opened.get_reflection(bad.id)
+        final = await opened.get_lesson(bad.id)
     assert (final.uses, final.helped) == (6, 0)

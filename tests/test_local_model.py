@@ -14,7 +14,7 @@ from corrigo.config import Settings
 from corrigo.errors import ModelCallFailed
 from corrigo.models.llama import load
 from corrigo.models.local import CATALOGUE, LocalModel, pull
-from corrigo.records import Message
+from corrigo.records import Message, Sampling
 from tests.helpers import corrigo as corrigo_cli
 
 pytestmark = pytest.mark.local_model
@@ -29,22 +29,29 @@ def test_pull_joins_chunks_and_checks_sha256(settings: Settings) -> None:
     assert not list(settings.models_dir.glob("*.partial"))
 
 
+#: What the run asks of the model: one solver call of at most this many tokens. The work
+#: is bounded, not the time it takes: on a loaded machine the call is slower, never longer.
+SOLVER_TOKENS = 48
+
+
 async def test_one_task_through_the_local_model(settings: Settings) -> None:
     pull("gemma3-270m", settings)
     [outcome] = await corrigo.run(
         "humaneval:HumanEval/0",
         strategy="refine",
         model="local:gemma3-270m",
+        sampling={"solver": Sampling(max_tokens=SOLVER_TOKENS)},
         settings=settings,
         max_rounds=1,
     )
     assert outcome.stop_reason in ("verified", "budget_exhausted")
     assert outcome.totals.model_calls == 1
     stored = await corrigo.load_run(outcome.run_id, settings=settings)
+    assert stored.record.spec.sampling["solver"].max_tokens == SOLVER_TOKENS
     solver = stored.steps[0]
     assert solver.role == "solver" and solver.model == "local:gemma3-270m"
     assert solver.error is None
-    assert solver.usage.tokens_in > 50 and solver.usage.tokens_out > 0
+    assert solver.usage.tokens_in > 50 and 0 < solver.usage.tokens_out <= SOLVER_TOKENS
     assert solver.output is not None and solver.output.strip()
     assert stored.steps[1].role == "verifier"
 

@@ -3,7 +3,7 @@
 From nothing, from a store written by corrigo before migrations existed (tables made
 by that code's DDL, rows as it wrote them), from a store older still (no benches
 table); at head nothing runs; a newer revision is refused; several processes opening
-one fresh store at once all succeed; and the head revision matches ``sql_schema``.
+one fresh store at once all succeed; and the head revision matches ``storage.sql.schema``.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from alembic.runtime.migration import MigrationContext
 from stores import execute_sql, fresh_store_url
 
 from corrigo.errors import StoreUnavailable
-from corrigo.records import BenchSpec, Outcome, Reflection, RunQuery, RunRecord
-from corrigo.storage import migrations
-from corrigo.storage.base import open_store
-from corrigo.storage.conformance import _spec, _step
-from corrigo.storage.sql import engine_url
-from corrigo.storage.sql_schema import HEAD_REVISION, VERSION_TABLE, metadata
+from corrigo.records import BenchSpec, Lesson, Outcome, RunQuery, RunRecord
+from corrigo.storage.factory import open_store
+from corrigo.storage.sql import engine_url, migrations
+from corrigo.storage.sql.schema import HEAD_REVISION, VERSION_TABLE, metadata
+from corrigo.testing.storage import _spec, _step
 
 KINDS = ["sqlite-file", "postgres"]
 
@@ -84,7 +83,7 @@ def connected(url: str) -> Iterator[sa.Connection]:
 
 
 def schema_differences(url: str) -> list[object]:
-    """What Alembic's autogenerate would change to make the database match sql_schema."""
+    """What Alembic's autogenerate would change to make the database match storage.sql.schema."""
     with connected(url) as conn:
         context = MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
@@ -137,7 +136,7 @@ def _write_as_shipped(url: str, *, with_benches: bool = True) -> dict[str, str]:
         created_at=running.created_at + timedelta(seconds=1),
         outcome=Outcome(run_id="run_00shipped1finished", task_id="mbpp/2", stop_reason="verified"),
     )
-    lesson = Reflection(text="Guard the empty list", scope="family", scope_key="HumanEval")
+    lesson = Lesson(text="Guard the empty list", scope="family", scope_key="HumanEval")
     lesson = lesson.model_copy(update={"uses": 3, "helped": 2})
     bench = BenchSpec(suite="humaneval[:2]", strategies=["refine"], models=["scripted:a"])
     with connected(url) as conn:
@@ -225,13 +224,13 @@ async def test_shipped_store_to_head_keeps_working(kind: str, tmp_path: Path) ->
             assert await listed(status="finished", batch_id="b-1") == [ids["finished"]]
 
             # Lesson counters were copied into their columns and count on from there.
-            lesson = await store.get_reflection(ids["lesson"])
+            lesson = await store.get_lesson(ids["lesson"])
             assert (lesson.uses, lesson.helped, lesson.status) == (3, 2, "active")
             await store.record_lesson_outcome(["HumanEval"], [lesson.id], passed=True)
-            lesson = await store.get_reflection(lesson.id)
+            lesson = await store.get_lesson(lesson.id)
             assert (lesson.uses, lesson.helped) == (4, 3)
-            assert [r.id for r in await store.search_reflections("empty")] == [lesson.id]
-            assert [r.id for r in await store.list_reflections(["HumanEval"])] == [lesson.id]
+            assert [r.id for r in await store.search_lessons("empty")] == [lesson.id]
+            assert [r.id for r in await store.list_lessons(["HumanEval"])] == [lesson.id]
 
             # A run of the shipped code has no owner: it is claimed from nobody.
             claimed = await store.claim_run(running.id, "host/1/1", expected=None)
@@ -258,7 +257,7 @@ async def test_a_store_at_head_loads_no_migration_code(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import asyncio, sys
-        from corrigo.storage.base import open_store
+        from corrigo.storage.factory import open_store
 
         async def main():
             async with open_store({url!r}) as store:
@@ -289,8 +288,8 @@ async def test_a_newer_revision_is_refused_untouched(kind: str, tmp_path: Path) 
 _OPENER = textwrap.dedent(
     """
     import asyncio, sys
-    from corrigo.storage.base import open_store
-    from corrigo.storage.conformance import _spec
+    from corrigo.storage.factory import open_store
+    from corrigo.testing.storage import _spec
 
     async def main(url):
         async with open_store(url) as store:

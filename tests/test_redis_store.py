@@ -22,12 +22,12 @@ from langgraph.types import Send
 from stores import REDIS_URL, fresh_store_url, with_query
 
 from corrigo.errors import RunNotFound, StoreError, StoreUnavailable
-from corrigo.records import BenchSpec, Outcome, Reflection, RunQuery, utcnow
-from corrigo.storage import redis as redis_store
-from corrigo.storage.base import open_store
-from corrigo.storage.conformance import _spec, _step
-from corrigo.storage.redis_checkpoint import RedisSaver
+from corrigo.records import BenchSpec, Lesson, Outcome, RunQuery, utcnow
+from corrigo.storage.factory import open_store
+from corrigo.storage.redis import connection as redis_store
+from corrigo.storage.redis.checkpoint import RedisSaver
 from corrigo.storage.serde import JsonSerde
+from corrigo.testing.storage import _spec, _step
 
 
 @asynccontextmanager
@@ -86,11 +86,11 @@ async def test_every_key_is_under_the_prefix_in_the_documented_layout(tmp_path: 
                 assert await store.list_runs(
                     query=RunQuery(task_id="HumanEval/*", model="openai:m")
                 )
-                lesson = Reflection(text="Mind the bounds", scope="family", scope_key="HumanEval")
-                await store.add_reflection(lesson)
+                lesson = Lesson(text="Mind the bounds", scope="family", scope_key="HumanEval")
+                await store.add_lesson(lesson)
                 await store.record_lesson_outcome(["HumanEval"], [lesson.id], passed=True)
-                await store.set_reflection_status(lesson.id, "demoted")
-                assert await store.list_reflections(scope_keys=["HumanEval"], statuses=["demoted"])
+                await store.set_lesson_status(lesson.id, "demoted")
+                assert await store.list_lessons(scope_keys=["HumanEval"], statuses=["demoted"])
                 bench = BenchSpec(suite="humaneval[:1]", strategies=["refine"], models=["m"])
                 await store.save_bench(bench)
                 assert await store.get_bench("last") == bench
@@ -124,7 +124,7 @@ async def test_every_key_is_under_the_prefix_in_the_documented_layout(tmp_path: 
                 )
                 # Deleting the run and the lesson leaves no index entry behind them.
                 await store.delete_run(run.id)
-                assert await store.delete_reflections([lesson.id]) == 1
+                assert await store.delete_lessons([lesson.id]) == 1
                 left = set(await keys_under(admin, prefix))
                 assert left == {
                     f"{prefix}:meta",
@@ -274,17 +274,17 @@ async def test_tampered_runs_and_steps_fail_loudly_naming_the_record(tmp_path: P
 async def test_tampered_lessons_benches_and_counters_fail_loudly(tmp_path: Path) -> None:
     with redis_url(tmp_path) as (url, prefix):
         async with open_store(url) as store, raw_redis() as client:
-            lesson = Reflection(text="Check empty input", scope_key="t/1")
-            await store.add_reflection(lesson)
+            lesson = Lesson(text="Check empty input", scope_key="t/1")
+            await store.add_lesson(lesson)
             await client.hset(f"{prefix}:lesson:{lesson.id}", "uses", "many")
-            with pytest.raises(StoreError, match="stored Reflection cannot be decoded"):
-                await store.get_reflection(lesson.id)
+            with pytest.raises(StoreError, match="stored Lesson cannot be decoded"):
+                await store.get_lesson(lesson.id)
             await client.hset(f"{prefix}:lesson:{lesson.id}", "record", "[]")
-            with pytest.raises(StoreError, match="stored Reflection cannot be decoded"):
-                await store.list_reflections()
+            with pytest.raises(StoreError, match="stored Lesson cannot be decoded"):
+                await store.list_lessons()
             # Counting into a tampered key changes nothing, not even the good keys.
             await client.set(f"{prefix}:scope:broken", "x")
-            with pytest.raises(StoreError, match="Reflection cannot be decoded"):
+            with pytest.raises(StoreError, match="Lesson cannot be decoded"):
                 await store.record_lesson_outcome(["t/1", "broken"], [], passed=True)
             assert (await store.scope_stats(["t/1"]))["t/1"].runs == 0
             await client.hset(f"{prefix}:scope:t/1", "runs", "lots")

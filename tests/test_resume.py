@@ -168,7 +168,7 @@ def test_sigkilled_run_resumes_without_repeating_a_step(
 def test_resume_refuses_finished_and_live_runs(tmp_path: Path) -> None:
     from corrigo.errors import UsageError
     from corrigo.liveness import current_owner
-    from corrigo.storage.conformance import _spec
+    from corrigo.testing.storage import _spec
 
     url = f"sqlite:///{tmp_path}/s.db"
 

@@ -25,7 +25,7 @@ import pytest
 
 from corrigo.errors import SandboxUnavailable
 from corrigo.sandbox.base import Sandbox, get_sandbox
-from corrigo.sandbox.conformance import CHECKS, DANGEROUS, Check, known_gaps
+from corrigo.testing.sandbox import CHECKS, DANGEROUS, Check, known_gaps
 
 ROOT = os.geteuid() == 0
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -14,9 +14,9 @@ import pytest
 from stores import ALL_KINDS, POSTGRES_URL, execute_sql, fresh_store_url
 
 from corrigo.errors import RunNotFound, StoreError, StoreUnavailable
-from corrigo.records import BenchSpec, Reflection
-from corrigo.storage.base import open_store
-from corrigo.storage.conformance import CHECKS, Check, _spec, _step
+from corrigo.records import BenchSpec, Lesson
+from corrigo.storage.factory import open_store
+from corrigo.testing.storage import CHECKS, Check, _spec, _step
 
 # Kinds whose stored rows a test can reach with SQL.
 SQL_KINDS = ["sqlite-file", "postgres"]
@@ -36,14 +36,14 @@ async def test_data_survives_reopening(backend: str, tmp_path: Path) -> None:
         async with open_store(url) as store:
             run = await store.create_run(_spec(), owner="h/1/1")
             await store.append_step(_step(run.id, 1))
-            lesson = Reflection(text="Mind the bounds", scope_key="t/1")
-            await store.add_reflection(lesson)
+            lesson = Lesson(text="Mind the bounds", scope_key="t/1")
+            await store.add_lesson(lesson)
             await store.record_lesson_outcome(["t/1"], [lesson.id], passed=True)
         async with open_store(url) as store:
             got = await store.get_run(run.id)
             assert (got.spec.task.id, got.owner) == ("t/1", "h/1/1")
             assert [s.seq for s in await store.get_steps(run.id)] == [1]
-            assert (await store.get_reflection(lesson.id)).helped == 1
+            assert (await store.get_lesson(lesson.id)).helped == 1
 
 
 @pytest.mark.parametrize("backend", SQL_KINDS)
@@ -83,18 +83,18 @@ async def test_bench_survives_reopening_and_undecodable_bench_fails_loudly(
 
 @pytest.mark.parametrize("backend", SQL_KINDS)
 async def test_undecodable_lesson_fails_loudly(backend: str, tmp_path: Path) -> None:
-    lesson = Reflection(text="Check types", scope_key="t/1")
+    lesson = Lesson(text="Check types", scope_key="t/1")
     with fresh_store_url(backend, tmp_path) as url:
         async with open_store(url) as store:
-            await store.add_reflection(lesson)
+            await store.add_lesson(lesson)
         execute_sql(url, "update corrigo_reflections set status = 'bogus'")
         async with open_store(url) as store:
-            with pytest.raises(StoreError, match="stored Reflection cannot be decoded"):
-                await store.get_reflection(lesson.id)
+            with pytest.raises(StoreError, match="stored Lesson cannot be decoded"):
+                await store.get_lesson(lesson.id)
         execute_sql(url, "update corrigo_reflections set status = 'active', record = '[]'")
         async with open_store(url) as store:
-            with pytest.raises(StoreError, match="stored Reflection cannot be decoded"):
-                await store.list_reflections()
+            with pytest.raises(StoreError, match="stored Lesson cannot be decoded"):
+                await store.list_lessons()
 
 
 @pytest.mark.parametrize("backend", SQL_KINDS)
@@ -104,8 +104,8 @@ async def test_owner_and_counters_are_columns(backend: str, tmp_path: Path) -> N
         async with open_store(url) as store:
             run = await store.create_run(_spec(), owner="a/1/1")
             await store.claim_run(run.id, "b/2/2", expected="a/1/1")
-            lesson = Reflection(text="x", scope_key="s")
-            await store.add_reflection(lesson)
+            lesson = Lesson(text="x", scope_key="s")
+            await store.add_lesson(lesson)
             await store.record_lesson_outcome(["s"], [lesson.id, lesson.id], passed=True)
         ((owner,),) = execute_sql(url, "select owner from corrigo_runs")
         ((uses, helped),) = execute_sql(url, "select uses, helped from corrigo_reflections")
@@ -120,10 +120,10 @@ async def test_nul_in_lesson_text(backend: str, tmp_path: Path) -> None:
     """PostgreSQL text cannot hold NUL: the search copy drops it, the record keeps it."""
     with fresh_store_url(backend, tmp_path) as url:
         async with open_store(url) as store:
-            lesson = Reflection(text="zero\x00byte", scope_key="t")
-            await store.add_reflection(lesson)
-            assert (await store.get_reflection(lesson.id)).text == "zero\x00byte"
-            assert [r.id for r in await store.search_reflections("zerobyte")] == [lesson.id]
+            lesson = Lesson(text="zero\x00byte", scope_key="t")
+            await store.add_lesson(lesson)
+            assert (await store.get_lesson(lesson.id)).text == "zero\x00byte"
+            assert [r.id for r in await store.search_lessons("zerobyte")] == [lesson.id]
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
@@ -161,7 +161,7 @@ def test_missing_driver_names_the_extra(tmp_path: Path) -> None:
         import asyncio, sys
         sys.modules["psycopg"] = None  # as if corrigo[postgres] were not installed
         from corrigo.errors import StoreUnavailable
-        from corrigo.storage.base import open_store
+        from corrigo.storage.factory import open_store
 
         async def main():
             try:
@@ -193,9 +193,9 @@ async def test_closed_store_refuses_calls(tmp_path: Path) -> None:
 _WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from corrigo.records import Outcome, Reflection
-    from corrigo.storage.base import open_store
-    from corrigo.storage.conformance import _spec, _step
+    from corrigo.records import Outcome, Lesson
+    from corrigo.storage.factory import open_store
+    from corrigo.testing.storage import _spec, _step
 
     async def main(url, worker, lesson_id):
         async with open_store(url) as store:
@@ -222,9 +222,9 @@ async def test_processes_share_one_store(backend: str, tmp_path: Path) -> None:
 
 
 async def _four_writers(url: str) -> None:
-    lesson = Reflection(text="shared lesson", scope_key="fam")
+    lesson = Lesson(text="shared lesson", scope_key="fam")
     async with open_store(url) as store:
-        await store.add_reflection(lesson)
+        await store.add_lesson(lesson)
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -247,7 +247,7 @@ async def _four_writers(url: str) -> None:
             assert [s.seq for s in await store.get_steps(run.id)] == [1, 2, 3]
         stats = await store.scope_stats(["fam", "*"])
         assert (stats["fam"].runs, stats["fam"].passed) == (60, 20)
-        counted = await store.get_reflection(lesson.id)
+        counted = await store.get_lesson(lesson.id)
         assert (counted.uses, counted.helped) == (60, 20)
 
 

@@ -113,7 +113,7 @@ async def test_reflexion_puts_its_reflection_in_the_next_prompt(
     assert reflection in retry.messages[-1].content
     assert BUGGY.strip() in retry.messages[-1].content
     async with corrigo.open_store(settings.resolved_store_url) as store:
-        [note] = await store.search_reflections(scope_key="HumanEval")
+        [note] = await store.search_lessons(scope_key="HumanEval")
     reflect_step = next(s for s in steps if s.node == "reflect")
     assert note.text == reflection
     assert (note.run_id, note.step_seq) == (outcome.run_id, reflect_step.seq)

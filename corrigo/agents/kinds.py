@@ -2,11 +2,11 @@
 
 - ``code``: the reply's program (:mod:`corrigo.agents.extract`), run against tests in
   the sandbox (:mod:`corrigo.agents.verifier`).
-- ``math``: the worked solution, and its final answer (:mod:`corrigo.agents.answers`);
+- ``math``: the worked solution, and its final answer (:mod:`corrigo.checks.answers`);
   checked against an independent program run in the sandbox
   (:mod:`corrigo.agents.math_check`), scored against the hidden answer.
 - ``instructions``: the reply itself, checked by IFEval's/IFBench's checkers
-  (:mod:`corrigo.agents.instructions`); the visible check and the hidden score are the
+  (:mod:`corrigo.checks.instructions`); the visible check and the hidden score are the
   same checkers (the prompt states every instruction, so nothing is hidden but the
   verdict's use): strict for the pass, loose reported beside it.
 """
@@ -36,13 +36,13 @@ def check_task(task: Task) -> None:
     """Raise TaskFormatError when a task of a new kind cannot be checked as given (tasks
     built in code reach runs without a task file's checks)."""
     if task.kind == "math":
-        from corrigo.agents.answers import check_answer
+        from corrigo.checks.answers import check_answer
 
         problem = check_answer(task.answer) if task.answer is not None else None
         if problem:
             raise TaskFormatError(f"task {task.id!r}: answer {task.answer!r} {problem}")
     elif task.kind == "instructions":
-        from corrigo.agents.instructions import validate
+        from corrigo.checks.instructions import validate
 
         try:
             validate(task.instructions, task.prompt)
@@ -54,7 +54,7 @@ def read_reply(task: Task, text: str) -> tuple[str, str | None, bool, str | None
     """``(code, answer, extracted, flag)`` of a proposing reply: the candidate's text, its
     final answer (math), whether there is anything to check, and the flag when not."""
     if task.kind == "math":
-        from corrigo.agents.answers import extract_answer
+        from corrigo.checks.answers import extract_answer
 
         answer = extract_answer(text[:MAX_REPLY])
         return (
@@ -82,7 +82,7 @@ async def instructions_verdict(
 ) -> Verdict:
     """The instruction checkers on the candidate's reply (in a worker thread: they are
     CPU work on text). Hidden verdicts carry no feedback."""
-    from corrigo.agents import instructions
+    from corrigo.checks import instructions
 
     if not candidate.extracted:
         return Verdict(

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from corrigo.agents.answers import canonical, extract_answer, same_answer
 from corrigo.agents.base import render
 from corrigo.agents.extract import extract_code
+from corrigo.checks.answers import canonical, extract_answer, same_answer
 from corrigo.records import Candidate, ExecResult, Message, Task, TestResult, Verdict
 
 NO_ANSWER_FEEDBACK = (

@@ -1,14 +1,14 @@
 """Running a bench: validate every cell, save the spec, then run the cells' missing tasks.
 
-Cells run one after another, each as one :func:`corrigo.lifecycle.execute.run` call over the tasks
-that have no finished run in that cell yet, with up to ``concurrency`` tasks at once.
-One cell at a time keeps the bench within ``concurrency`` overall, builds each cell's
-models once, and keeps one sandbox pool (and one model object per endpoint) alive at a
-time, so per-model limits hold across the bench.
+The bench runs in one :class:`~corrigo.lifecycle.session.Session`: one store, one
+sandbox pool, one model object per model spec (so per-model limits hold across the
+bench). Cells run one after another, each as one :func:`corrigo.lifecycle.api.run` call
+over the tasks that have no finished run in that cell yet, with up to ``concurrency``
+tasks at once, which keeps the bench within ``concurrency`` overall.
 
 Resuming (``resume=BENCH_ID`` or ``"last"``) reads the stored spec and runs, per cell,
 only the tasks without a finished run. A run left ``interrupted`` by a killed process
-is continued where it stopped (:func:`corrigo.lifecycle.execute.resume`: its recorded steps are
+is continued where it stopped (:func:`corrigo.lifecycle.api.resume`: its recorded steps are
 reused, no model is asked twice); a run finished as ``cancelled`` (Ctrl-C) does not
 count: that task is run again as a new run. The report uses each task's newest
 finished run.
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from corrigo.bench.report import BenchReport, build_report, cell_runs, newest_done, suite_tasks
-from corrigo.config import Settings
+from corrigo.config import Settings, corrigo_version
 from corrigo.errors import ConfigError
+from corrigo.lifecycle.session import Session
 from corrigo.lifecycle.stored import enter_store
-from corrigo.records import BenchSpec, Outcome, Task
+from corrigo.records import BenchSpec, Budgets, Outcome, Task
 from corrigo.storage.base import TrajectoryStore
 
 
@@ -59,10 +60,11 @@ def _unique(names: Sequence[str], what: str) -> list[str]:
     return out
 
 
-async def _validate(spec: BenchSpec, settings: Settings) -> list[Task]:
+async def _validate(spec: BenchSpec, session: Session) -> list[Task]:
     """Everything a cell needs, checked before anything is stored; the bench's tasks."""
     from corrigo.graphs.registry import parse_strategy
-    from corrigo.models import build_models, check_models, resolve_specs
+    from corrigo.models import resolve_specs
+    from corrigo.models.pricing import require_prices
     from corrigo.sandbox.base import get_sandbox
 
     if spec.limit is not None and spec.limit < 1:
@@ -81,17 +83,10 @@ async def _validate(spec: BenchSpec, settings: Settings) -> list[Task]:
     for model in spec.models:
         if model.partition(":")[0] == "replay":
             raise ConfigError("a bench cannot use replay: models")
-        await check_models(build_models(resolve_specs(model, None, settings), settings))
+        specs = resolve_specs(model, None, session.settings)
+        require_prices(specs.values(), Budgets(max_cost=spec.max_cost), session.settings)
+        await session.check(specs)
     return tasks
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("corrigo")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 async def run_bench(
@@ -102,6 +97,7 @@ async def run_bench(
     models: Sequence[str] = (),
     limit: int | None = None,
     max_rounds: int = 3,
+    max_cost: float | None = None,
     params: Mapping[str, Any] | None = None,
     sandbox: str | None = None,
     resume: str | None = None,
@@ -115,13 +111,16 @@ async def run_bench(
     Give a :class:`~corrigo.records.BenchSpec`, or its parts (``suite``, ``strategies``,
     ``models``, ...), or ``resume`` (a stored bench id, a unique prefix, or ``"last"``)
     to continue one. A strategy may carry its own parameters (``"best_of_n(n=5)"``: a
-    cell of its own); ``params`` go to every cell (``{"tests": "always"}``). Bad input
-    raises a :class:`~corrigo.errors.CorrigoError` before anything is stored.
+    cell of its own); ``params`` go to every cell (``{"tests": "always"}``);
+    ``max_cost`` is each run's budget in dollars. Bad input raises a
+    :class:`~corrigo.errors.CorrigoError` before anything is stored.
     """
     settings = settings or Settings.from_env()
-    if resume is not None and (spec is not None or suite or strategies or models):
+    given = spec is not None or suite or strategies or models or max_cost is not None
+    if resume is not None and given:
         raise ConfigError(
-            "--resume continues a stored bench as it was saved: give no suite, strategies or models"
+            "--resume continues a stored bench as it was saved: give no suite, strategies, "
+            "models or --max-cost"
         )
     if resume is None and spec is None:
         if not suite:
@@ -132,25 +131,29 @@ async def run_bench(
             models=_unique(models, "model"),
             limit=limit,
             max_rounds=max_rounds,
+            max_cost=max_cost,
             params=dict(params or {}),
             sandbox=sandbox or settings.sandbox,
-            corrigo_version=_version(),
+            corrigo_version=corrigo_version(),
         )
-    async with AsyncExitStack() as stack:
+    session = Session(settings, store)
+    try:  # a new bench is checked before its store is opened: bad input opens nothing
+        tasks = await _validate(spec, session) if spec is not None else []
+    except BaseException:
+        await session.close()
+        raise
+    async with session:
         if spec is not None:
-            tasks = await _validate(spec, settings)
-            the_store = await enter_store(stack, store, settings)
-            await the_store.save_bench(spec)
+            await session.store.save_bench(spec)
         else:
             assert resume is not None
-            the_store = await enter_store(stack, store, settings)
-            spec = await the_store.get_bench(resume)
-            tasks = await _validate(spec, settings)
+            spec = await session.store.get_bench(resume)
+            tasks = await _validate(spec, session)
         progress = on_progress or (lambda event: None)
-        plan = await _plan(spec, tasks, the_store, progress)
+        plan = await _plan(spec, tasks, session.store, progress)
         for cell in plan:
-            await _run_cell(spec, cell, tasks, the_store, settings, concurrency, progress)
-        return await build_report(spec, the_store, [t.id for t in tasks])
+            await _run_cell(spec, cell, tasks, session, concurrency, progress)
+        return await build_report(spec, session.store, [t.id for t in tasks])
 
 
 @dataclass(frozen=True)
@@ -190,12 +193,11 @@ async def _run_cell(
     spec: BenchSpec,
     cell: _Cell,
     tasks: list[Task],
-    store: TrajectoryStore,
-    settings: Settings,
+    session: Session,
     concurrency: int,
     progress: ProgressCallback,
 ) -> None:
-    from corrigo.lifecycle.execute import resume, run
+    from corrigo.lifecycle.api import resume, run
 
     strategy, model = cell.strategy, cell.model
     finished = len(tasks) - len(cell.pending)
@@ -206,14 +208,8 @@ async def _run_cell(
         progress(CellProgress(spec.id, "task", strategy, model, len(tasks), finished, outcome))
 
     if cell.interrupted:
-        await resume(
-            cell.interrupted,
-            store=store,
-            settings=settings,
-            concurrency=concurrency,
-            on_outcome=advance,
-        )
-    resumed = await _done_tasks(store, cell.interrupted)
+        await resume(cell.interrupted, session=session, concurrency=concurrency, on_outcome=advance)
+    resumed = await _done_tasks(session.store, cell.interrupted)
     fresh = [t for t in cell.pending if t.id not in resumed]
     if fresh:
         await run(
@@ -222,9 +218,9 @@ async def _run_cell(
             model=model,
             params=spec.params,
             max_rounds=spec.max_rounds,
+            budgets=Budgets(max_cost=spec.max_cost),
             sandbox=spec.sandbox,
-            store=store,
-            settings=settings,
+            session=session,
             concurrency=concurrency,
             batch_id=spec.cell_batch(strategy, model),
             on_outcome=advance,

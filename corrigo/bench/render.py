@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from corrigo.bench.report import BenchReport
+from corrigo.bench.report import BenchReport, CellReport
 from corrigo.config import Settings
+from corrigo.models.pricing import dollars
 
 COLUMNS = [
     "strategy",
@@ -26,6 +27,8 @@ COLUMNS = [
     "calls",
     "tokens",
     "tok/solved",
+    "cost",
+    "$/solved",
     "seconds",
     "gen FP",
     "gen FN",
@@ -51,6 +54,13 @@ def _points(value: float | None) -> str:
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+def _per_solved(cell: CellReport) -> str:
+    """Dollars per task solved: ``–`` when none was solved, ``?`` when a cost is unknown."""
+    if not cell.final_passed:
+        return "–"
+    return dollars(cell.cost_per_solved)
 
 
 def has_loose(report: BenchReport) -> bool:
@@ -89,6 +99,8 @@ def rows(report: BenchReport) -> list[list[str]]:
                 str(c.model_calls),
                 str(c.tokens),
                 f"{c.tokens_per_solved:.0f}",
+                dollars(c.cost),
+                _per_solved(c),
                 f"{c.seconds:.1f}",
                 _share(c.generated_false_positive_rate),
                 _share(c.generated_false_negative_rate),
@@ -110,7 +122,9 @@ def to_markdown(report: BenchReport) -> str:
         + kinds_note(report),
         f"- strategies: {', '.join(spec.strategies)}",
         f"- models: {', '.join(f'`{m}`' for m in spec.models)}",
-        f"- max rounds: {spec.max_rounds}; sandbox: {spec.sandbox}; corrigo {spec.corrigo_version}",
+        f"- max rounds: {spec.max_rounds}"
+        + (f"; max cost per run: {dollars(spec.max_cost)}" if spec.max_cost is not None else "")
+        + f"; sandbox: {spec.sandbox}; corrigo {spec.corrigo_version}",
         f"- created: {spec.created_at:%Y-%m-%d %H:%M:%S} UTC; complete: {'yes' if report.complete else 'no'}",
     ]
     if spec.params:
@@ -125,6 +139,8 @@ def to_markdown(report: BenchReport) -> str:
         "first round; vs single = final − the `single` strategy's final with the same model.",
         "i→c / c→i: incorrect→correct and correct→incorrect flips on hidden tests. Seconds:",
         "the runs' wall-clock seconds, summed. tok/solved = tokens / max(1, solved).",
+        "cost: dollars at the price table's rates (? when a model has no price);",
+        "$/solved = cost / tasks solved on hidden tests (– when none was).",
         "gen FP / gen FN: generated tests passing a hidden-failing answer / failing a",
         "hidden-passing one, over tasks with generated tests (- when there are none).",
     ]

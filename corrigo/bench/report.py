@@ -14,6 +14,10 @@ task; runs left ``running`` by a killed process and ``cancelled`` runs are ignor
   strict one), over the cell's instructions tasks; None when it has none.
 - ``model_calls``, ``tokens`` (in + out), ``seconds`` (the runs' wall-clock seconds,
   summed), ``tokens_per_solved`` = tokens / max(1, tasks solved).
+- ``cost``: the runs' dollars at the price table's rates (None when some run's model
+  has no price); ``cost_per_solved`` = cost / tasks solved on hidden tests (None when
+  none was, or the cost is unknown).
+- ``budgets``: how many runs stopped on each budget (``tokens``, ``cost``, ...).
 - generated tests, over tasks where they were written (``generated_passed`` is not
   None): ``generated_false_positive_rate`` = share of hidden-failing tasks whose
   generated tests passed; ``generated_false_negative_rate`` = share of hidden-passing
@@ -68,6 +72,9 @@ class CellReport:
     loose_tasks: int = 0
     loose_passed: int = 0
     loose: float | None = None
+    cost: float | None = None
+    cost_per_solved: float | None = None
+    budgets: dict[str, int] = field(default_factory=dict)
 
     @property
     def tokens_per_task(self) -> float:
@@ -143,8 +150,13 @@ def summarize(
     hidden_fail = [o for o in generated if not o.hidden_passed]
     hidden_pass = [o for o in generated if o.hidden_passed]
     stops: dict[str, int] = {}
+    budgets: dict[str, int] = {}
     for o in outcomes:
         stops[o.stop_reason] = stops.get(o.stop_reason, 0) + 1
+        if o.stop_reason == "budget_exhausted" and o.budget:
+            budgets[o.budget] = budgets.get(o.budget, 0) + 1
+    costs = [o.totals.cost for o in outcomes]
+    cost = None if None in costs else sum(c for c in costs if c is not None)
     first_rate, final_rate = _rate(first, n), _rate(final, n)
     return CellReport(
         strategy=strategy,
@@ -181,6 +193,9 @@ def summarize(
         loose_tasks=len(measured),
         loose_passed=loose_passed,
         loose=_rate(loose_passed, len(measured)),
+        cost=cost,
+        cost_per_solved=cost / final if cost is not None and final else None,
+        budgets=dict(sorted(budgets.items())),
     )
 
 

@@ -50,6 +50,7 @@ def _register() -> None:
         bench,
         doctor,
         export,
+        fork,
         lessons,
         models,
         replay,

@@ -13,18 +13,11 @@ from typing import Any
 
 import typer
 from rich import box
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from typer.core import TyperGroup
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, console_err, settings_for
+from corrigo.cli.run import MaxCostOption, cost_budget
 
 
 class _RunByDefault(TyperGroup):
@@ -153,6 +146,7 @@ def run_command(
     ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First N tasks only."),
     max_rounds: int = typer.Option(3, "--max-rounds", min=1),
+    max_cost: float | None = MaxCostOption,
     param: list[str] = typer.Option(
         [], "--param", help="A parameter for every strategy: NAME=VALUE (repeatable)."
     ),
@@ -170,6 +164,15 @@ def run_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Run every task × strategy × model (resumable), then report and plot."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     import corrigo
     from corrigo.bench import CellProgress
     from corrigo.bench.render import model_label
@@ -213,6 +216,7 @@ def run_command(
                 models=_names(models),
                 limit=limit,
                 max_rounds=max_rounds,
+                max_cost=cost_budget(max_cost),
                 params=_parse_params(param),
                 sandbox=sandbox,
                 resume=resume,

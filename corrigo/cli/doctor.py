@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
-from corrigo.doctor import run_checks
 
 
 @app.command("doctor")
@@ -20,6 +19,8 @@ def doctor_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Check that corrigo can store, sandbox and reach its model."""
+    from corrigo.doctor import run_checks
+
     settings = settings_for(store=store, home=home, base_url=base_url, sandbox=sandbox)
     checks = asyncio.run(run_checks(settings, model))
     for check in checks:

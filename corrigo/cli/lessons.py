@@ -14,14 +14,14 @@ from rich.table import Table
 
 from corrigo.cli.app import HomeOption, StoreOption, console, lessons_app, settings_for
 from corrigo.errors import TaskNotFound, UsageError
-from corrigo.records import LessonStatus, Reflection, RunQuery, ScopeStats, Task
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the records (pydantic) load with the commands that use them
+    from corrigo.records import Lesson, LessonStatus, ScopeStats, Task
     from corrigo.storage.base import TrajectoryStore
 
 T = TypeVar("T")
 _STATUSES: tuple[LessonStatus, ...] = ("active", "demoted", "retired")
-_EVERY = 10**9  # "no limit" for list_reflections
+_EVERY = 10**9  # "no limit" for list_lessons
 
 
 def _with_store(
@@ -57,6 +57,8 @@ async def _task_for(store: TrajectoryStore, ref: str) -> Task:
     import corrigo
 
     if ":" not in ref:
+        from corrigo.records import RunQuery
+
         runs = await store.list_runs(query=RunQuery(task_id=ref.replace("*", ""), limit=1))
         if runs:
             return runs[0].spec.task
@@ -81,8 +83,9 @@ def _short(text: str, width: int = 70) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _row(lesson: Reflection, stats: dict[str, ScopeStats]) -> dict[str, Any]:
-    from corrigo.lessons import assess
+def _row(lesson: Lesson, stats: dict[str, ScopeStats]) -> dict[str, Any]:
+    from corrigo.lessons.gate import assess
+    from corrigo.records import ScopeStats
 
     baseline = stats.get(lesson.scope_key, ScopeStats(scope_key=lesson.scope_key))
     verdict = assess(lesson, baseline)
@@ -114,17 +117,17 @@ def list_command(
     home: Path | None = HomeOption,
 ) -> None:
     """List lessons, newest first: counters, pass rate with and without each, the text."""
-    from corrigo.lessons import relevant
+    from corrigo.lessons.retrieval import relevant
 
     statuses = _statuses(status)
     if task is not None and (statuses or scope_key):
         raise UsageError("--task picks lessons itself: use it without --status/--scope-key")
 
-    async def work(opened: TrajectoryStore) -> tuple[list[Reflection], dict[str, ScopeStats]]:
+    async def work(opened: TrajectoryStore) -> tuple[list[Lesson], dict[str, ScopeStats]]:
         if task is not None:
             lessons = await relevant(opened, await _task_for(opened, task), k=limit)
         else:
-            lessons = await opened.list_reflections(scope_key or None, statuses, limit)
+            lessons = await opened.list_lessons(scope_key or None, statuses, limit)
         keys = sorted({lesson.scope_key for lesson in lessons})
         return lessons, (await opened.scope_stats(keys) if keys else {})
 
@@ -162,7 +165,7 @@ def show_command(
     """One lesson in full: text, where it came from, counters, and what the gate says."""
 
     async def work(opened: TrajectoryStore) -> dict[str, Any]:
-        lesson = await opened.get_reflection(lesson_id)
+        lesson = await opened.get_lesson(lesson_id)
         return _row(lesson, await opened.scope_stats([lesson.scope_key]))
 
     row = _with_store(store, home, work)
@@ -214,9 +217,9 @@ def prune_command(
 
     async def work(opened: TrajectoryStore) -> int:
         if ids:
-            chosen = [await opened.get_reflection(i) for i in ids]
+            chosen = [await opened.get_lesson(i) for i in ids]
         else:
-            chosen = await opened.list_reflections(
+            chosen = await opened.list_lessons(
                 statuses=["retired"] if retired else None, limit=_EVERY
             )
         chosen = [
@@ -227,7 +230,7 @@ def prune_command(
         ]
         if dry_run:
             return len(chosen)
-        return await opened.delete_reflections([lesson.id for lesson in chosen])
+        return await opened.delete_lessons([lesson.id for lesson in chosen])
 
     count = _with_store(store, home, work)
     noun = "lesson" if count == 1 else "lessons"

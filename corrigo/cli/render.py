@@ -5,20 +5,49 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.markup import escape
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 
-from corrigo.records import Candidate, Outcome, RunRecord, Step, Task, Verdict
+if TYPE_CHECKING:  # the records (pydantic) load with the commands that use them
+    from corrigo.records import Candidate, Outcome, RunRecord, Step, Task, Verdict
+
+
+def dollars(value: float | None) -> str:
+    """:func:`corrigo.models.pricing.dollars`, imported when a cost is shown: the price
+    table's module loads the records, which ``import corrigo.cli`` should not."""
+    from corrigo.models.pricing import dollars as text
+
+    return text(value)
 
 
 def _mark(value: bool | None) -> str:
     if value is None:
         return "-"
     return "[green]pass[/green]" if value else "[red]fail[/red]"
+
+
+def stop_text(outcome: Outcome) -> str:
+    """The stop reason, with the budget that ran out: ``budget_exhausted (tokens)``."""
+    if outcome.budget and outcome.stop_reason == "budget_exhausted":
+        return f"{outcome.stop_reason} ({outcome.budget})"
+    return outcome.stop_reason
+
+
+def total_cost(outcomes: Sequence[Outcome]) -> float | None:
+    """The outcomes' dollars together; None when one of them is unknown."""
+    costs = [o.totals.cost for o in outcomes]
+    return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+
+def cost_per_solved(cost: float | None, solved: int) -> str:
+    """Dollars per task solved on hidden tests: ``–`` when none was, ``?`` when unknown."""
+    if not solved:
+        return "–"
+    return dollars(None if cost is None else cost / solved)
 
 
 def _has_loose(outcomes: Sequence[Outcome]) -> bool:
@@ -40,6 +69,7 @@ def outcome_table(outcomes: Sequence[Outcome]) -> Table:
         ("rounds", "right"),
         ("model calls", "right"),
         ("tokens", "right"),
+        ("cost", "right"),
         ("seconds", "right"),
         ("stop", "left"),
         ("run", "left"),
@@ -55,8 +85,9 @@ def outcome_table(outcomes: Sequence[Outcome]) -> Table:
             str(o.rounds),
             str(o.totals.model_calls),
             str(o.totals.tokens_in + o.totals.tokens_out),
+            dollars(o.totals.cost),
             f"{o.totals.seconds:.1f}",
-            o.stop_reason,
+            stop_text(o),
             o.run_id,
         )
     return table
@@ -78,6 +109,7 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
     calls = sum(o.totals.model_calls for o in outcomes)
     tokens = sum(o.totals.tokens_in + o.totals.tokens_out for o in outcomes)
     seconds = sum(o.totals.seconds for o in outcomes)
+    cost = total_cost(outcomes)
     loose = ""
     if _has_loose(outcomes):
         scored = [o for o in outcomes if o.hidden_loose_passed is not None]
@@ -87,7 +119,8 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
         f"totals: hidden pass {hidden}/{n} (first round {first}/{n}){loose}, "
         f"visible pass {visible}/{n}; "
         f"incorrect→correct {fixed}, correct→incorrect {broken}; "
-        f"model calls {calls}, tokens {tokens}, run seconds {seconds:.1f}"
+        f"model calls {calls}, tokens {tokens}, cost {dollars(cost)} "
+        f"({cost_per_solved(cost, hidden)} per solved), run seconds {seconds:.1f}"
     )
 
 
@@ -106,14 +139,15 @@ def runs_table(records: Sequence[RunRecord]) -> Table:
     for r in records:
         o = r.outcome
         models = sorted(set(r.spec.roles.values()))
+        point = r.spec.forked_from
         table.add_row(
-            r.id,
+            r.id if point is None else f"{r.id}\n[dim]fork of {point.run_id} @{point.step}[/dim]",
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             escape(r.spec.task.id),
             escape(r.spec.strategy),
             escape(", ".join(models)),
             _STATUS_STYLE.get(r.status, r.status),
-            o.stop_reason if o else "-",
+            stop_text(o) if o else "-",
             _mark(o.hidden_passed) if o else "-",
         )
     return table
@@ -136,9 +170,10 @@ def model_line(step: Step) -> str:
     extra = "".join(f" · {flag}" for flag in step.flags)
     if step.temperature:
         extra += f" · temperature {step.temperature:g}"
+    cost = f" · {dollars(step.cost)}" if step.cost is not None else ""
     return (
         f"[dim]{escape(step.model or '')} · {usage.tokens_in}→{usage.tokens_out} tokens"
-        f" · {usage.latency_ms:.0f} ms{escape(extra)}[/dim]"
+        f"{cost} · {usage.latency_ms:.0f} ms{escape(extra)}[/dim]"
     )
 
 
@@ -192,6 +227,8 @@ def _answer(
     if task.kind == "math" or parent is None:
         parts.append(escape(candidate.code))
     else:
+        from rich.syntax import Syntax  # pygments: only for the steps that show code
+
         parts.append(Syntax(code_diff(parent, candidate.code), "diff"))
     if task.kind == "math":
         parts.append(f"[bold]final answer: {escape(candidate.answer or '-')}[/bold]")
@@ -200,6 +237,8 @@ def _answer(
 
 def _program_reply(step: Step) -> list[RenderableType]:
     """The checker's reply: the independent program it wrote (math)."""
+    from rich.syntax import Syntax
+
     from corrigo.agents.math_check import program_code
 
     code = program_code(step.output or "")

@@ -7,10 +7,28 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, console_err, settings_for
 from corrigo.cli.render import outcome_table, totals_line
+
+MaxCostOption = typer.Option(
+    None,
+    "--max-cost",
+    metavar="DOLLARS",
+    help="Dollars each run may spend at most, at the price table's rates "
+    "(CORRIGO_PRICES); every model needs a price.",
+)
+
+
+def cost_budget(max_cost: float | None) -> float | None:
+    """``--max-cost`` checked: a finite number of dollars, 0 or more."""
+    import math
+
+    from corrigo.errors import ConfigError
+
+    if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
+        raise ConfigError(f"--max-cost takes dollars, 0 or more (got {max_cost:g})")
+    return max_cost
 
 
 def _parse_roles(values: list[str]) -> dict[str, str]:
@@ -55,6 +73,7 @@ def run_command(
     max_rounds: int = typer.Option(
         3, "--max-rounds", min=1, help="Rounds of verify→review→refine at most."
     ),
+    max_cost: float | None = MaxCostOption,
     sandbox: str | None = typer.Option(
         None, "--sandbox", help="Sandbox backend (default: process)."
     ),
@@ -64,10 +83,19 @@ def run_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Run tasks through a self-correction strategy and store every step."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     import corrigo
 
     settings = settings_for(store=store, home=home, base_url=base_url)
     roles = _parse_roles(role)
+    budgets = corrigo.Budgets(max_cost=cost_budget(max_cost))
     task_list = corrigo.load_tasks(tasks, home=settings.home)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -103,6 +131,7 @@ def run_command(
                 model=model,
                 roles=roles,
                 max_rounds=max_rounds,
+                budgets=budgets,
                 sandbox=sandbox,
                 settings=settings,
                 concurrency=concurrency,

@@ -8,11 +8,12 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.panel import Panel
-from rich.syntax import Syntax
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
 from corrigo.cli.render import (
@@ -23,9 +24,12 @@ from corrigo.cli.render import (
     model_line,
     runs_table,
     step_title,
+    stop_text,
 )
-from corrigo.config import Settings
-from corrigo.records import RunQuery, RunRecord, Step, Task
+
+if TYPE_CHECKING:  # the records (pydantic) load with the commands that use them
+    from corrigo.config import Settings
+    from corrigo.records import RunQuery, RunRecord, Step, Task
 
 _STATUSES = ("queued", "running", "finished", "interrupted")
 _AGE = re.compile(r"(\d+)\s*([smhdw])")
@@ -67,6 +71,7 @@ def selection(
 ) -> RunQuery:
     """The query the selection options describe; UsageError for a value that cannot be read."""
     from corrigo.errors import UsageError
+    from corrigo.records import RunQuery
 
     if status is not None and status not in _STATUSES:
         raise UsageError(f"--status takes {', '.join(_STATUSES)}, not {status!r}")
@@ -218,6 +223,7 @@ async def _would_prune(
     """The runs ``prune_runs(older_than=cutoff, keep=keep)`` deletes: finished ones created
     before the cutoff, and those beyond the ``keep`` newest finished."""
     import corrigo
+    from corrigo.records import RunQuery
 
     doomed: dict[str, RunRecord] = {}
     async with corrigo.open_store(settings.resolved_store_url) as store:
@@ -229,6 +235,12 @@ async def _would_prune(
             extra = (await corrigo.list_runs(query=finished, store=store))[keep:]
             doomed.update((r.id, r) for r in extra)
     return sorted(doomed.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def _syntax(code: str, lexer: str) -> RenderableType:
+    from rich.syntax import Syntax  # pygments: loaded by 'corrigo show' only
+
+    return Syntax(code, lexer, line_numbers=False)
 
 
 def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> None:
@@ -251,10 +263,10 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
                 console.print("[yellow]no code in the reply:[/yellow]")
                 console.print(escape(step.output or ""))
             elif parent is None:
-                console.print(Syntax(candidate.code, "python", line_numbers=False))
+                console.print(_syntax(candidate.code, "python"))
             else:
                 console.print(f"[dim]revises {escape(candidate.parent or '')}[/dim]")
-                console.print(Syntax(code_diff(parent, candidate.code), "diff"))
+                console.print(_syntax(code_diff(parent, candidate.code), "diff"))
             codes[candidate.key or str(step.seq)] = candidate.code
             return
         title = TEXT_TITLES.get(step.node, step.node)
@@ -294,6 +306,27 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
         console.print(escape(verdict.feedback))
 
 
+def _family(record: RunRecord, settings: Settings) -> list[str]:
+    """A run's parent (when it is a fork) and its forks, one line each."""
+    import corrigo
+    from corrigo.lifecycle.stored import forks_batch
+
+    lines = []
+    parent = record.spec.forked_from
+    if parent is not None:
+        lines.append(
+            f"forked from {parent.run_id} at step {parent.step}: "
+            f"steps 1–{parent.step} are that run's"
+        )
+    forks = asyncio.run(corrigo.list_runs(batch_id=forks_batch(record.id), settings=settings))
+    for fork in reversed(forks):  # oldest first
+        point = fork.spec.forked_from
+        at = f" at step {point.step}" if point is not None else ""
+        stop = f" · {fork.outcome.stop_reason}" if fork.outcome else f" · {fork.status}"
+        lines.append(f"fork {fork.id}{at} · {fork.spec.strategy}{stop}")
+    return lines
+
+
 @app.command("show")
 def show_command(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
@@ -321,6 +354,8 @@ def show_command(
     )
     roles = ", ".join(f"{r}={m}" for r, m in spec.roles.items())
     console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
+    for line in _family(record, settings_for(store, home)):
+        console.print(line)
     codes: dict[str, str] = {}
     for step in stored.steps:
         _show_step(step, codes, spec.task)
@@ -328,12 +363,15 @@ def show_command(
     if outcome is None:
         console.print("[yellow]run has not finished[/yellow]")
         return
+    from corrigo.models.pricing import dollars
+
     console.print(
-        f"stop: {outcome.stop_reason} · rounds {outcome.rounds} · first round "
+        f"stop: {stop_text(outcome)} · rounds {outcome.rounds} · first round "
         f"{'pass' if outcome.first_round_passed else 'fail'} · final visible "
         f"{'pass' if outcome.visible_passed else 'fail'} · hidden "
         f"{'-' if outcome.hidden_passed is None else ('pass' if outcome.hidden_passed else 'fail')}"
-        f" · model calls {outcome.totals.model_calls} · {outcome.totals.seconds:.1f} s"
+        f" · model calls {outcome.totals.model_calls} · cost {dollars(outcome.totals.cost)}"
+        f" · {outcome.totals.seconds:.1f} s"
     )
     if spec.task.kind != "code":
         for line in answer_outcome(outcome, spec.task):

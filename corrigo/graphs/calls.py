@@ -2,7 +2,9 @@
 
 Both record a step through the run's :class:`StepLog` before returning, and both reuse
 a step recorded earlier under the same key (replay, resume) instead of doing the work
-again. A model failure is not raised: it comes back as a step with ``error`` set.
+again. A model failure is not raised: it comes back as a step with ``error`` set. A model
+call is first reserved in the run's :class:`~corrigo.graphs.ledger.Ledger`; one that
+does not fit a budget is not made and comes back ``refused``, naming the budget.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from corrigo.agents.kinds import read_reply
 from corrigo.agents.verifier import check_candidate, judge, planned_tests
 from corrigo.errors import ModelCallFailed, ModelError
 from corrigo.graphs.context import RunContext
+from corrigo.graphs.ledger import UNCAPPED_REPLY, step_spend, worst_case
 from corrigo.models import Reply
-from corrigo.records import Candidate, ExecResult, Message, Spend, Step, TestCase, Verdict
+from corrigo.records import (
+    BudgetName,
+    Candidate,
+    ExecResult,
+    Message,
+    Spend,
+    Step,
+    TestCase,
+    Verdict,
+)
 
 # Flags a step gets from reading its reply (not from the model): computed again on replay.
 _READ_FLAGS = ("no_code", "no_answer", "no_reply")
@@ -24,8 +36,12 @@ _READ_FLAGS = ("no_code", "no_answer", "no_reply")
 
 @dataclass(frozen=True)
 class Asked:
+    """A model call as a step; ``refused`` names the budget a call did not fit (then it
+    was not made, and ``step`` is the unstored request)."""
+
     step: Step
     spend: Spend
+    refused: BudgetName | None = None
 
     @property
     def text(self) -> str | None:
@@ -57,9 +73,10 @@ async def ask(
     """One model call as a stored step; with ``propose`` the reply's code is the candidate."""
     recorded = ctx.log.recorded(key, "model")
     if recorded is not None and ctx.log.prior_stored:
-        # Resuming this run: the step is stored already and the model is not asked again.
+        # Resuming this run: the step is stored already (and in the ledger's opening
+        # balance); the model is not asked again.
         step = await ctx.log.reuse(recorded)
-        return Asked(step, _spend(step))
+        return Asked(step, step_spend(step))
     sampling = ctx.sampling.get(role)
     if temperature is None and sampling is not None:
         temperature = sampling.temperature
@@ -80,24 +97,50 @@ async def ask(
     )
     # A role the run did not configure falls back to the solver's model.
     model = ctx.roles.get(role) or ctx.roles["solver"]
+    max_tokens = sampling.max_tokens if sampling is not None else None
+    worst = Spend()
+    if recorded is None:
+        reply_cap = max_tokens or model.max_tokens or UNCAPPED_REPLY
+        worst = worst_case(messages, reply_cap, model.price)
+        refused = ctx.ledger.reserve(worst)
+        if refused is not None:
+            return Asked(base.model_copy(update={"model": model.spec}), Spend(), refused)
     try:
         if recorded is not None:
             # Replaying: the recorded reply stands in for the model; everything else
             # (the prompt, the code taken from the reply) is computed again and compared.
+            # The recorded run made this call, so it is counted without a reservation.
             reply = _recorded_reply(recorded)
         else:
             reply = await model.complete(
-                messages, role=role, task_id=ctx.task.id, temperature=temperature, seed=seed
+                messages,
+                role=role,
+                task_id=ctx.task.id,
+                temperature=temperature,
+                seed=seed,
+                max_tokens=max_tokens,
             )
     except ModelError as exc:
         spec = recorded.model if recorded is not None else model.spec
         step = await ctx.log.append(base.model_copy(update={"model": spec, "error": str(exc)}))
-        return Asked(step, Spend(calls=1))
+        _account(ctx, worst, step, recorded is None)
+        return Asked(step, step_spend(step))
+    except BaseException:
+        if recorded is None:
+            ctx.ledger.settle(worst, Spend())  # cancelled: the run ends with it
+        raise
     flags = list(reply.flags)
+    if recorded is not None:
+        cost = recorded.cost
+    elif model.price is not None:
+        cost = model.price.cost(reply.usage.tokens_in, reply.usage.tokens_out)
+    else:
+        cost = None
     update: dict[str, object] = {
         "output": reply.text,
         "model": reply.model,
         "usage": reply.usage,
+        "cost": cost,
         "flags": flags,
     }
     if propose:
@@ -114,7 +157,17 @@ async def ask(
             origin=role if node is None else node,
         )
     step = await ctx.log.append(base.model_copy(update=update))
-    return Asked(step, _spend(step))
+    _account(ctx, worst, step, recorded is None)
+    return Asked(step, step_spend(step))
+
+
+def _account(ctx: RunContext, worst: Spend, step: Step, reserved: bool) -> None:
+    """Count a finished call in the ledger: settle its reservation, or (a recorded
+    reply) count it as it was."""
+    if reserved:
+        ctx.ledger.settle(worst, step_spend(step))
+    else:
+        ctx.ledger.count(step_spend(step))
 
 
 def _recorded_reply(step: Step) -> Reply:
@@ -122,10 +175,6 @@ def _recorded_reply(step: Step) -> Reply:
         raise ModelCallFailed(step.error)
     flags = tuple(f for f in step.flags if f not in _READ_FLAGS)
     return Reply(text=step.output or "", usage=step.usage, model=step.model or "", flags=flags)
-
-
-def _spend(step: Step) -> Spend:
-    return Spend(calls=1, tokens_in=step.usage.tokens_in, tokens_out=step.usage.tokens_out)
 
 
 async def run_tests(

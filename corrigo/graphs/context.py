@@ -1,7 +1,8 @@
 """What a strategy's nodes get from LangGraph's run context instead of closures.
 
 ``RunContext`` is the graph's ``context_schema``: the task, the models by role, the
-sandbox, the store, budgets, limits and the strategy's parameters. ``StepLog`` is how
+sandbox, the store, budgets (with the run's :class:`~corrigo.graphs.ledger.Ledger`),
+limits and the strategy's parameters. ``StepLog`` is how
 every node records a step: it gives each stored step the next sequence number under a
 lock (so parallel branches never collide), keys steps by a stable identity, and reuses
 a step already recorded under the same key (a replay, or a node re-run on resume)
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corrigo.graphs.ledger import Ledger
 from corrigo.models import ChatModel
-from corrigo.records import Budgets, Limits, Reflection, Sampling, Step, Task
+from corrigo.records import Budgets, Lesson, Limits, Sampling, Step, Task
 from corrigo.sandbox.base import Sandbox
 from corrigo.storage.base import TrajectoryStore
 
@@ -107,10 +109,21 @@ class RunContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     sampling: Mapping[str, Sampling] = field(default_factory=dict)
     started: float = 0.0
-    # Lessons recalled for this run (corrigo.graphs.memory), put in first-draft prompts.
-    lessons: Sequence[Reflection] = ()
+    # Lessons recalled for this run (corrigo.graphs.lessons), put in first-draft prompts.
+    lessons: Sequence[Lesson] = ()
     # NLTK's data for instruction checkers (pulled with the suites); None: NLTK's defaults.
     nltk_data: Path | None = None
+
+    _ledger: Ledger | None = field(default=None, init=False, repr=False)
+
+    @property
+    def ledger(self) -> Ledger:
+        """The run's model-call ledger, made on first use; a resumed run's starts from
+        the model steps it stored (they are served again, never counted twice)."""
+        if self._ledger is None:
+            stored = self.log.prior.values() if self.log.prior_stored else ()
+            self._ledger = Ledger.opening(self.budgets, stored)
+        return self._ledger
 
     def param(self, name: str, default: Any) -> Any:
         value = self.params.get(name)

@@ -22,18 +22,28 @@ from corrigo.agents.test_designer import parse_tests, test_designer_messages
 from corrigo.agents.verifier import split_generated, visible_tests
 from corrigo.graphs.calls import Asked, ask, record_verdict, run_tests
 from corrigo.graphs.context import RunContext
+from corrigo.graphs.lessons import keep_lesson
 from corrigo.graphs.policies import best_attempt, focus_attempt
 from corrigo.graphs.reference import as_references, math_references
 from corrigo.graphs.state import Branch, LoopState
-from corrigo.records import Attempt, Candidate, Message, Reflection, Spend, Verdict
+from corrigo.records import Attempt, Candidate, Message, Spend, Verdict
 
 Update = dict[str, Any]
 FRESH_TEMPERATURE = 0.8
 
 
+def charged(asked: Asked) -> Update:
+    """What every asking node reports: what the call spent, and the budget it did not
+    fit when it was refused (the stop policy ends the run on it)."""
+    update: Update = {"spend": asked.spend}
+    if asked.refused:
+        update["exhausted"] = [asked.refused]
+    return update
+
+
 def proposed(asked: Asked, **more: Any) -> Update:
     """The update of a node that asked for a candidate."""
-    update: Update = {"spend": asked.spend, **more}
+    update: Update = {**charged(asked), **more}
     if asked.error:
         update["errors"] = [asked.error]
     elif asked.candidate is not None:
@@ -63,7 +73,7 @@ async def design_tests(state: LoopState, runtime: Runtime[RunContext]) -> Update
     )
     if asked.error or asked.text is None:
         # Tests are an aid: a failed designer call leaves the run without them.
-        return {"spend": asked.spend}
+        return charged(asked)
     tests, probes, dropped = parse_tests(asked.text, ctx.task.entry_point)
     return {
         "spend": asked.spend,
@@ -118,11 +128,13 @@ async def verify(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     update: Update = {}
     references: list[math_check.Reference] | None = None
     if ctx.task.kind == "math" and pending:
-        programs, asked, errors = await math_references(state, ctx, pending)
+        programs, asked, errors, refused = await math_references(state, ctx, pending)
         if errors:  # the checker's model failed: the run stops with the error
             return {"spend": asked, "errors": errors}
         references = as_references(programs)
         update = {"references": programs, "spend": asked}
+        if refused:  # checked by the programs so far; the run stops after this round
+            update["exhausted"] = refused
 
     async def one(candidate: Candidate) -> tuple[Attempt, Spend]:
         if references is not None:
@@ -202,7 +214,7 @@ async def critique(ctx: RunContext, messages: list[Message], *, round: int, node
     asked = await ask(
         ctx, role="reviewer", key=f"r{round}.{node}", messages=messages, round=round, node=node
     )
-    update: Update = {"spend": asked.spend, "critique": asked.text}
+    update: Update = {**charged(asked), "critique": asked.text}
     if asked.error:
         update["errors"] = [asked.error]
     return update
@@ -299,30 +311,14 @@ async def reflect(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         round=round_,
         node="reflect",
     )
+    if asked.refused:
+        return charged(asked)
     if asked.error or not asked.text:
         return {"spend": asked.spend, "errors": [asked.error or "reflector: empty reflection"]}
     note = asked.text.strip()
-    from corrigo.errors import RunNotFound
-    from corrigo.lessons import family, topic_of
-
-    # One note per reflection step: a node run again on resume finds it under its id.
+    # One lesson per reflection step: a node run again on resume finds it under its id.
     note_id = f"rf_{ctx.run_id.removeprefix('run_')}_{asked.step.key}"
-    try:
-        await ctx.log.store.get_reflection(note_id)
-    except RunNotFound:
-        await ctx.log.store.add_reflection(
-            Reflection(
-                id=note_id,
-                text=note,
-                run_id=ctx.run_id,
-                step_seq=asked.step.seq,
-                # Stored for the task's family: with the lessons option, similar tasks
-                # recall it (corrigo.lessons decides what is similar enough).
-                scope="family",
-                scope_key=family(ctx.task.id),
-                topic=topic_of(ctx.task),
-            )
-        )
+    await keep_lesson(ctx, note_id, note, asked.step.seq)
     return {"spend": asked.spend, "notes": [note]}
 
 

@@ -9,7 +9,9 @@ candidate.
 to record the reason): ``error`` when a model call failed; ``verified`` when the best
 candidate passes its gate; ``no_progress`` after rounds that brought nothing new (a
 repeated candidate, or the same failure again); ``budget_exhausted`` when rounds, model
-calls, tokens, wall seconds or sandbox seconds run out.
+calls, tokens, dollars, wall seconds or sandbox seconds run out, with the budget named
+(:func:`exhausted_budget`). Model calls, tokens and dollars are also reserved call by
+call (:mod:`corrigo.graphs.ledger`): a call that did not fit ends the run on its budget.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.state import LoopState
-from corrigo.records import Attempt, Spend
+from corrigo.records import Attempt, BudgetName, Spend
 
 
 def agreement(attempts: Sequence[Attempt], outputs: Mapping[str, list[str]]) -> dict[str, int]:
@@ -111,14 +113,40 @@ def spent(state: LoopState) -> Spend:
     return state.get("spend") or Spend()
 
 
+def exhausted_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> BudgetName | None:
+    """The budget that has run out, or None: one a model call did not fit, else model
+    calls (no room for ``next_calls`` more), tokens, dollars, wall seconds or sandbox
+    seconds. Calls, tokens and dollars are the ledger's (it counts every finished call
+    at once, where the state's ``spend`` waits for the end of a super-step)."""
+    refused = state.get("exhausted")
+    if refused:
+        return refused[0]  # type: ignore[return-value]
+    budgets, state_spend, ledger = ctx.budgets, spent(state), ctx.ledger.used
+    if max(ledger.calls, state_spend.calls) + next_calls > budgets.max_model_calls:
+        return "model_calls"
+    if max(ledger.tokens, state_spend.tokens) >= budgets.max_tokens:
+        return "tokens"
+    if budgets.max_cost is not None and max(ledger.cost, state_spend.cost) >= budgets.max_cost:
+        return "cost"
+    if time.time() - ctx.started >= budgets.max_seconds:
+        return "seconds"
+    if state_spend.sandbox_seconds >= budgets.max_sandbox_seconds:
+        return "sandbox_seconds"
+    return None
+
+
 def over_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> bool:
-    budgets, used = ctx.budgets, spent(state)
-    return (
-        used.calls + next_calls > budgets.max_model_calls
-        or used.tokens >= budgets.max_tokens
-        or time.time() - ctx.started >= budgets.max_seconds
-        or used.sandbox_seconds >= budgets.max_sandbox_seconds
-    )
+    return exhausted_budget(state, ctx, next_calls) is not None
+
+
+def stop_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> BudgetName | None:
+    """Why a run stops for budget: a call that did not fit, the rounds, or another
+    budget run out (:func:`exhausted_budget`)."""
+    if state.get("exhausted"):
+        return exhausted_budget(state, ctx, next_calls)
+    if state.get("round", 0) >= ctx.max_rounds:
+        return "rounds"
+    return exhausted_budget(state, ctx, next_calls)
 
 
 def stop_check(
@@ -137,10 +165,10 @@ def stop_check(
         return "verified"
     if state.get("errors"):
         return "error"
+    if state.get("exhausted"):
+        return "budget_exhausted"
     if state.get("stale", 0) >= int(ctx.param("max_stale", 2)):
         return "no_progress"
-    if state.get("round", 0) >= ctx.max_rounds:
-        return "budget_exhausted"
-    if over_budget(state, ctx, next_calls):
+    if stop_budget(state, ctx, next_calls):
         return "budget_exhausted"
     return None

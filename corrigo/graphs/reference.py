@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 
 from corrigo.agents import math_check
-from corrigo.graphs.calls import ask, run_program
+from corrigo.graphs.calls import Asked, ask, run_program
 from corrigo.graphs.context import RunContext
 from corrigo.graphs.policies import over_budget, spent
 from corrigo.graphs.state import LoopState
@@ -25,10 +25,11 @@ DEFAULT_CHECKS = 2
 
 async def math_references(
     state: LoopState, ctx: RunContext, pending: Sequence[Candidate]
-) -> tuple[list[Attempt], Spend, list[str]]:
+) -> tuple[list[Attempt], Spend, list[str], list[str]]:
     """The programs that check ``pending``: those known, plus one more while a candidate
     with an answer agrees with none of them (at most ``checks`` in all, and never past
-    the run's model-call or token budget). Also the error of a failed checker call."""
+    the run's budgets). Also the error of a failed checker call, and the budget a
+    checker call did not fit (the programs so far then do the checking)."""
     known = list(state.get("references") or [])
     spend = Spend()
     round_ = min((c.round for c in pending), default=1)
@@ -39,11 +40,14 @@ async def math_references(
         if over_budget({**state, "spend": spent(state) + spend}, ctx, next_calls=1):
             break
         program, asked, error = await _program(ctx, len(known), round_)
-        spend = spend + asked
+        spend = spend + asked.spend
+        if asked.refused:
+            return known, spend, [], [asked.refused]
         if error:
-            return known, spend, [error]
+            return known, spend, [error], []
+        assert program is not None
         known.append(program)
-    return known, spend, []
+    return known, spend, [], []
 
 
 def _some_disagree(pending: Sequence[Candidate], known: Sequence[Attempt]) -> bool:
@@ -51,7 +55,9 @@ def _some_disagree(pending: Sequence[Candidate], known: Sequence[Attempt]) -> bo
     return any(c.answer is not None and not math_check.agrees(c, references) for c in pending)
 
 
-async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, Spend, str | None]:
+async def _program(
+    ctx: RunContext, index: int, round_: int
+) -> tuple[Attempt | None, Asked, str | None]:
     """Program ``index``: the first greedy, later ones sampled (seeded by their index)."""
     suffix = "" if index == 0 else str(index + 1)
     asked = await ask(
@@ -64,12 +70,10 @@ async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, S
         temperature=None if index == 0 else float(ctx.param("temperature", 0.8)),
         seed=None if index == 0 else index,
     )
+    if asked.refused:
+        return None, asked, None
     if asked.error:
-        return (
-            Attempt(candidate=Candidate(code="", round=round_), verdict=_NONE),
-            asked.spend,
-            asked.error,
-        )
+        return None, asked, asked.error
     code = math_check.program_code(asked.text) if asked.text else None
     result = None
     if code:
@@ -92,10 +96,7 @@ async def _program(ctx: RunContext, index: int, round_: int) -> tuple[Attempt, S
         feedback=reference.problem,
         evidence=result,
     )
-    return Attempt(candidate=program, verdict=verdict), asked.spend, None
-
-
-_NONE = Verdict(passed=False, score=0.0, feedback="")
+    return Attempt(candidate=program, verdict=verdict), asked, None
 
 
 def as_references(attempts: Sequence[Attempt]) -> list[math_check.Reference]:

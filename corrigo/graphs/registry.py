@@ -28,7 +28,7 @@ COMMON_PARAMS: dict[str, Any] = {
     "fresh": True,  # a fresh sample instead of stopping after a round with nothing new
     "max_stale": 2,
     "temperature": 0.8,  # for samples, fresh attempts and expansions
-    # Lessons across tasks (corrigo.graphs.memory): off, use (recall relevant ones into
+    # Lessons across tasks (corrigo.graphs.lessons): off, use (recall relevant ones into
     # the solver's prompts), learn (use, and write one from a corrected failure).
     "lessons": "off",
     "lesson_count": 3,

@@ -26,15 +26,17 @@ def new_graph() -> Graph:
 
 
 def after_propose(state: LoopState) -> str:
-    """A failed model call goes straight to scoring; a candidate goes to the verifier."""
+    """A failed model call goes straight to scoring; a candidate goes to the verifier
+    (also when a sibling's call did not fit a budget: the run stops after verifying)."""
     return "score" if state.get("errors") or not state.get("pending") else "verify"
 
 
 def unless_error(target: str) -> Callable[[LoopState], str]:
-    """An edge to ``target``, or to scoring when the node's model call failed."""
+    """An edge to ``target``, or to scoring when the node's model call failed or did
+    not fit a budget."""
 
     def route(state: LoopState) -> str:
-        return "score" if state.get("errors") else target
+        return "score" if state.get("errors") or state.get("exhausted") else target
 
     return route
 

@@ -25,6 +25,7 @@ from corrigo.graphs.policies import (
     answer_attempt,
     first_attempt,
     rank_key,
+    stop_budget,
     stop_check,
 )
 from corrigo.graphs.state import LoopState
@@ -132,6 +133,8 @@ async def rank(state: LoopState, runtime: Runtime[RunContext]) -> Update:
         round=round_,
         node="rank",
     )
+    if asked.refused:
+        return {"spend": asked.spend, "exhausted": [asked.refused]}
     if asked.error or asked.text is None:
         return {"spend": asked.spend, "errors": [asked.error or "reviewer: empty ranking"]}
     choice, fault = parse_ranking(asked.text, len(entries))
@@ -156,6 +159,9 @@ async def score(state: LoopState, runtime: Runtime[RunContext]) -> Update:
     best = answer_attempt(attempts, state.get("outputs"), str(ctx.param("keep", "best")))
     first = first_attempt(attempts)
     update: Update = {"stop_reason": reason or "budget_exhausted"}
+    if update["stop_reason"] == "budget_exhausted":
+        # Nothing else ran out: the strategy used up its rounds (or samples).
+        update["budget"] = stop_budget(state, ctx, next_calls=0) or "rounds"
     if best is None:
         return update
     spend = Spend()

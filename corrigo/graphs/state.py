@@ -39,6 +39,8 @@ class LoopState(TypedDict, total=False):
     attempts: Annotated[list[Attempt], operator.add]  # every verified candidate, in order
     spend: Annotated[Spend, add_spend]
     errors: Annotated[list[str], operator.add]
+    # Budgets that a model call did not fit (it was not made): the run stops on them.
+    exhausted: Annotated[list[str], operator.add]
     generated: list[TestCase]  # tests the test designer wrote (feedback and votes)
     generated_dropped: int
     probes: list[str]  # calls of the entry point whose outputs are compared
@@ -49,6 +51,7 @@ class LoopState(TypedDict, total=False):
     expanded: Annotated[list[str], operator.add]  # candidate keys already expanded
     stale: int  # rounds in a row that brought nothing new
     stop_reason: str | None
+    budget: str | None  # with budget_exhausted: which budget ran out
     generated_passed: bool | None  # the returned candidate on the generated tests
     hidden: Verdict | None
     first_hidden: Verdict | None
@@ -73,6 +76,7 @@ def initial_state() -> LoopState:
         attempts=[],
         spend=Spend(),
         errors=[],
+        exhausted=[],
         generated=[],
         generated_dropped=0,
         probes=[],
@@ -83,6 +87,7 @@ def initial_state() -> LoopState:
         expanded=[],
         stale=0,
         stop_reason=None,
+        budget=None,
         generated_passed=None,
         hidden=None,
         first_hidden=None,

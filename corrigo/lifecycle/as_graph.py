@@ -3,7 +3,7 @@
 ``strategy_graph("self_debug", model=...)`` returns a compiled graph whose input is
 ``{"task": Task | dict}`` (a dict is read like a line of a ``jsonl:`` task file) and
 whose output is ``{"outcome": Outcome, "run_id": str}``. Each invocation is one stored
-corrigo run, made by :func:`corrigo.lifecycle.execute.run` exactly as ``corrigo.run`` makes it:
+corrigo run, made by :func:`corrigo.lifecycle.api.run` exactly as ``corrigo.run`` makes it:
 models, sandbox and store come from the arguments and :class:`~corrigo.config.Settings`,
 and bad input (an unknown strategy or parameter, a malformed task, an unusable model)
 raises a :class:`~corrigo.errors.UsageError` (or another CorrigoError) before anything
@@ -34,8 +34,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypedDict
+from collections.abc import Coroutine
+from typing import Any, TypedDict, Unpack
 
 from langchain_core.callbacks.manager import adispatch_custom_event
 from langchain_core.runnables.config import var_child_runnable_config
@@ -46,10 +46,9 @@ from langgraph.types import StreamWriter
 
 from corrigo.config import Settings
 from corrigo.errors import TaskFormatError
-from corrigo.graphs.registry import parse_strategy
-from corrigo.lifecycle.execute import run
-from corrigo.models import resolve_specs
-from corrigo.records import Budgets, Limits, Outcome, Task
+from corrigo.lifecycle.api import run
+from corrigo.lifecycle.options import RunOptions, StrategyOptionArgs, plan
+from corrigo.records import Outcome, Task
 from corrigo.storage.base import TrajectoryStore
 from corrigo.tasks.jsonl import parse_line
 
@@ -78,37 +77,19 @@ StrategyGraph = CompiledStateGraph[StrategyState, None, StrategyInput, StrategyO
 def strategy_graph(
     strategy: str = "refine",
     *,
-    model: str | None = None,
-    roles: Mapping[str, str] | None = None,
-    params: Mapping[str, Any] | None = None,
-    max_rounds: int = 3,
-    budgets: Budgets | None = None,
-    limits: Limits | None = None,
-    sandbox: str | None = None,
+    options: RunOptions | None = None,
     store: str | TrajectoryStore | None = None,
     settings: Settings | None = None,
+    **args: Unpack[StrategyOptionArgs],
 ) -> StrategyGraph:
     """The strategy ``strategy`` (``"refine"``, ``"best_of_n(n=5)"``, ...) as a compiled
-    graph from ``{"task"}`` to ``{"outcome", "run_id"}``; the arguments are
+    graph from ``{"task"}`` to ``{"outcome", "run_id"}``; the options are
     :func:`corrigo.run`'s. The strategy, its parameters and the role mapping are checked
     here; the task, the models, the store and the sandbox when it is invoked, before
     its run is stored. Raises a CorrigoError subclass."""
     settings = settings or Settings.from_env()
-    chosen, named = parse_strategy(strategy)
-    chosen.resolve({**named, **dict(params or {}), "max_rounds": max_rounds})
-    resolve_specs(model, roles, settings)
-    options: dict[str, Any] = {
-        "strategy": strategy,
-        "model": model,
-        "roles": roles,
-        "params": params,
-        "max_rounds": max_rounds,
-        "budgets": budgets,
-        "limits": limits,
-        "sandbox": sandbox,
-        "store": store,
-        "settings": settings,
-    }
+    chosen_options = RunOptions.of(options, strategy=strategy, **args)
+    chosen = plan(chosen_options, settings)
 
     async def run_task(state: StrategyState) -> StrategyState:
         task = as_task(state.get("task"))
@@ -120,7 +101,13 @@ def strategy_graph(
 
         async def one() -> Outcome:
             try:
-                [outcome] = await run([task], on_event=on_event, **options)
+                [outcome] = await run(
+                    [task],
+                    options=chosen_options,
+                    store=store,
+                    settings=settings,
+                    on_event=on_event,
+                )
                 return outcome
             finally:
                 events.put_nowait(None)
@@ -140,10 +127,11 @@ def strategy_graph(
         return {"outcome": outcome, "run_id": outcome.run_id}
 
     graph = StateGraph(StrategyState, input_schema=StrategyInput, output_schema=StrategyOutput)
-    graph.add_node(chosen.name, run_task)
-    graph.add_edge(START, chosen.name)
-    graph.add_edge(chosen.name, END)
-    return graph.compile(name=f"corrigo_{chosen.name}")
+    name = chosen.strategy.name
+    graph.add_node(name, run_task)
+    graph.add_edge(START, name)
+    graph.add_edge(name, END)
+    return graph.compile(name=f"corrigo_{name}")
 
 
 def as_task(value: Any) -> Task:

@@ -14,7 +14,8 @@ from corrigo.config import Settings
 from corrigo.errors import RunNotFound
 from corrigo.liveness import shown
 from corrigo.records import RunQuery, RunRecord, Step
-from corrigo.storage.base import TrajectoryStore, open_store
+from corrigo.storage.base import TrajectoryStore
+from corrigo.storage.factory import open_store
 
 
 async def enter_store(
@@ -24,6 +25,21 @@ async def enter_store(
     if isinstance(store, TrajectoryStore):
         return store
     return await stack.enter_async_context(open_store(store or settings.resolved_store_url))
+
+
+def forks_batch(run_id: str) -> str:
+    """The batch id of ``run_id``'s forks (``corrigo runs --batch fork_<id>`` lists them)."""
+    return f"fork_{run_id}"
+
+
+async def resolve_run_id(store: TrajectoryStore, run_id: str) -> str:
+    """``run_id`` itself, or for ``"last"`` the newest run's id; raises RunNotFound."""
+    if run_id != "last":
+        return run_id
+    newest = await store.list_runs(limit=1)
+    if not newest:
+        raise RunNotFound("no runs in the store yet")
+    return newest[0].id
 
 
 @dataclass(frozen=True)
@@ -39,12 +55,7 @@ async def load_run(
     settings = settings or Settings.from_env()
     async with AsyncExitStack() as stack:
         opened = await enter_store(stack, store, settings)
-        if run_id == "last":
-            newest = await opened.list_runs(limit=1)
-            if not newest:
-                raise RunNotFound("no runs in the store yet")
-            run_id = newest[0].id
-        record = shown(await opened.get_run(run_id))
+        record = shown(await opened.get_run(await resolve_run_id(opened, run_id)))
         return StoredRun(record, await opened.get_steps(record.id))
 
 

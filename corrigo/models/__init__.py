@@ -10,7 +10,8 @@
 The package: ``base`` (the :class:`ChatModel` contract, :class:`Reply` and its flags),
 ``chat`` (the contract over any LangChain chat model), ``retry`` (retries within a
 deadline), and one module per provider: ``openai``, ``local`` (catalogue, ``pull``) with
-``llama`` (inference), ``scripted``. Provider modules are imported on first use.
+``llama`` (inference), ``scripted``; ``pricing`` (what a call costs, by spec). Provider
+modules are imported on first use.
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ __all__ = [
 
 
 def get_model(spec: str, settings: Settings) -> ChatModel:
-    """A model for ``spec``; raises UnknownProvider / ConfigError / ModelUnavailable."""
+    """A model for ``spec``, with its price from the settings' price table (None: no
+    price); raises UnknownProvider / ConfigError / ModelUnavailable."""
+    from corrigo.models.pricing import price_of
+
+    price = price_of(spec, settings)  # a bad price file fails before any model is built
+    model = _build(spec, settings)
+    model.price = price
+    return model
+
+
+def _build(spec: str, settings: Settings) -> ChatModel:
     provider, sep, name = spec.partition(":")
     if not sep or not name:
         raise UnknownProvider(

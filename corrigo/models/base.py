@@ -14,9 +14,13 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from corrigo.records import Message, Usage
+
+if TYPE_CHECKING:
+    from corrigo.models.pricing import Price
 
 ROLES = ("solver", "reviewer", "refiner", "test_designer", "reflector", "checker")
 DEFAULT_LOCAL = "qwen2.5-coder-1.5b"  # the local model used when none is configured
@@ -39,11 +43,15 @@ class ChatModel(ABC):
     """A model that can be asked for one reply to a list of messages.
 
     ``concurrency`` bounds the calls in flight on one model object; providers take a
-    slot with ``async with self.slot():`` around each call.
+    slot with ``async with self.slot():`` around each call. ``max_tokens`` is the most a
+    reply may be when a call sets no limit (None: the model has no cap of its own);
+    ``price`` what its tokens cost (set by :func:`corrigo.models.get_model`; None: unknown).
     """
 
     spec: str
     concurrency: int = 1
+    max_tokens: int | None = None
+    price: Price | None = None
     _slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @abstractmethod

@@ -106,6 +106,8 @@ class CachedModel(ChatModel):
         self.cache = cache
         self.spec = inner.spec
         self.concurrency = inner.concurrency
+        self.max_tokens = inner.max_tokens
+        self.price = inner.price
 
     @property
     def calls_network(self) -> bool:

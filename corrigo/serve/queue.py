@@ -2,7 +2,8 @@
 
 ``POST /v1/runs`` stores one run per task in status ``queued`` (no owner) and returns;
 nothing is held in memory. A dispatcher takes the oldest queued run whenever one of
-``workers`` slots is free, and a worker runs it with :func:`corrigo.lifecycle.execute.run_stored`,
+``workers`` slots is free, and a worker runs it with :meth:`Session.continue_run
+<corrigo.lifecycle.session.Session.continue_run>`,
 which first *claims* it (queued → running, owner this process: a compare-and-set, so
 two servers on one store never take the same run) and then executes its stored spec.
 
@@ -29,14 +30,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import AsyncExitStack, suppress
+from contextlib import suppress
 from types import TracebackType
 from typing import Any, cast
 
 from corrigo.config import Settings
 from corrigo.errors import CorrigoError, StoreError
+from corrigo.lifecycle.session import Session
 from corrigo.liveness import current_owner, shown
-from corrigo.models import ChatModel, check_models, close_models, get_model
 from corrigo.records import Outcome, RunQuery, RunRecord, RunSpec, new_id
 from corrigo.serve.config import ServeConfig
 from corrigo.serve.events import Waiters
@@ -81,11 +82,7 @@ class RunQueue:
     ) -> None:
         self.store, self.settings, self.config, self.waiters = store, settings, config, waiters
         self._runs = _Detachable(store)
-        self._stack = AsyncExitStack()
-        self._sandboxes: dict[str, Any] = {}
-        self._sandbox_lock = asyncio.Lock()
-        self._checkpointer: Any = None
-        self._models: dict[str, ChatModel] = {}
+        self._session = Session(settings, store)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._interrupted: list[RunRecord] = []
         self._slots = asyncio.Semaphore(config.workers)
@@ -100,21 +97,16 @@ class RunQueue:
         return len(self._tasks)
 
     async def __aenter__(self) -> RunQueue:
-        from corrigo.storage.checkpoint import open_checkpointer
-
+        session = self._session
+        await session.__aenter__()
         try:
+            session.runs = cast(TrajectoryStore, self._runs)
             for spec in dict.fromkeys(self.config.models.values()):
-                model = get_model(spec, self.settings)
-                await check_models({"any": model})
-                if not spec.startswith("scripted:"):
-                    self._models[spec] = model
-            await self._sandbox(self.settings.sandbox)
-            self._checkpointer = await self._stack.enter_async_context(
-                open_checkpointer(self.store)
-            )
+                await session.check({"any": spec})
+            await session.sandbox(self.settings.sandbox)
             self._interrupted = await self._own_interrupted()
         except BaseException:
-            await self._stack.aclose()
+            await session.close()
             raise
         if self._interrupted:
             log.info("resuming %d interrupted run(s)", len(self._interrupted))
@@ -135,8 +127,7 @@ class RunQueue:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await close_models(self._models)
-        await self._stack.aclose()
+        await self._session.close()
 
     # -- submitting and cancelling --------------------------------------------------------
 
@@ -267,8 +258,6 @@ class RunQueue:
                 await asyncio.wait_for(self._wake.wait(), _IDLE_SCAN_SECONDS)
 
     async def _work(self, record: RunRecord) -> None:
-        from corrigo.lifecycle.execute import run_stored
-
         run_id = record.id
 
         def on_event(_task_id: str, event: Mapping[str, Any]) -> None:
@@ -276,15 +265,7 @@ class RunQueue:
                 self.waiters.wake(run_id)
 
         try:
-            await run_stored(
-                record,
-                roles=self._models_for(record.spec),
-                sandbox=await self._sandbox(record.spec.sandbox),
-                store=cast(TrajectoryStore, self._runs),
-                checkpointer=self._checkpointer,
-                on_event=on_event,
-                data_dir=self.settings.home,
-            )
+            await self._session.continue_run(record, on_event=on_event)
         except asyncio.CancelledError:
             if not self._runs.detached:
                 await asyncio.shield(self._settle_cancelled(record))
@@ -315,31 +296,6 @@ class RunQueue:
             await self.store.finish_run(record.id, outcome)
         except CorrigoError as exc:
             log.warning("run %s could not be settled as %s: %s", record.id, reason, exc)
-
-    def _models_for(self, spec: RunSpec) -> dict[str, ChatModel]:
-        """The run's models: shared per spec, but a scripted model's replies are a
-        sequence, so each run gets its own (its script starts from the first reply)."""
-        fresh: dict[str, ChatModel] = {}
-        roles: dict[str, ChatModel] = {}
-        for role, model_spec in spec.roles.items():
-            if model_spec.startswith("scripted:"):
-                if model_spec not in fresh:
-                    fresh[model_spec] = get_model(model_spec, self.settings)
-                roles[role] = fresh[model_spec]
-            else:
-                if model_spec not in self._models:
-                    self._models[model_spec] = get_model(model_spec, self.settings)
-                roles[role] = self._models[model_spec]
-        return roles
-
-    async def _sandbox(self, name: str) -> Any:
-        from corrigo.sandbox.base import get_sandbox
-
-        async with self._sandbox_lock:
-            if name not in self._sandboxes:
-                box = await self._stack.enter_async_context(get_sandbox(name))
-                self._sandboxes[name] = box
-            return self._sandboxes[name]
 
 
 def _cancelled(record: RunRecord) -> Outcome:

@@ -59,6 +59,13 @@ class BudgetsIn(BaseModel):
     max_model_calls: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_seconds: float | None = Field(default=None, gt=0)
+    max_cost: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dollars each run may spend at most, at the server's price table; "
+        "every model the run uses needs a price.",
+    )
 
 
 class RunRequest(BaseModel):
@@ -289,17 +296,23 @@ def model_spec(name: str | None, models: Mapping[str, str]) -> str:
     return models[name]
 
 
+def _lower(a: Any, b: Any) -> Any:
+    """The tighter of two limits; None is no limit."""
+    return b if a is None else a if b is None else min(a, b)
+
+
 def budgets_within(given: BudgetsIn, caps: Budgets) -> Budgets:
-    """The request's budgets over corrigo's defaults; 422 above a server cap."""
+    """The request's budgets over corrigo's defaults; 422 above a server cap (a cap of
+    None, such as ``max_cost`` unless the server sets one, is no cap)."""
     chosen = {k: v for k, v in given.model_dump().items() if v is not None}
     for key, value in chosen.items():
         cap = getattr(caps, key)
-        if value > cap:
+        if cap is not None and value > cap:
             raise ApiError(
                 422, "over_cap", f"budgets.{key}={value} is above this server's cap of {cap}"
             )
     defaults = Budgets()
-    merged = {k: min(getattr(defaults, k), getattr(caps, k)) for k in Budgets.model_fields}
+    merged = {k: _lower(getattr(defaults, k), getattr(caps, k)) for k in Budgets.model_fields}
     merged.pop("schema_version", None)
     return Budgets(**{**merged, **chosen})
 

@@ -54,12 +54,14 @@ HEADERS = {
 @functools.cache
 def templates() -> jinja2.Environment:
     from corrigo.bench.render import model_label
+    from corrigo.models.pricing import dollars
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True
     )
     env.globals["static"] = lambda name: f"/static/{name}"
     env.filters["model_label"] = model_label
+    env.filters["dollars"] = dollars
     return env
 
 

@@ -4,7 +4,7 @@ The graph's state after each step of a run (a LangGraph "super-step") is saved b
 LangGraph's own checkpointers: ``langgraph-checkpoint-sqlite`` in the same SQLite file
 as the store (its synchronous saver, each write one trip to a worker thread),
 ``langgraph-checkpoint-postgres`` in the same PostgreSQL database, and
-for Redis corrigo's :class:`~corrigo.storage.redis_checkpoint.RedisSaver` on plain
+for Redis corrigo's :class:`~corrigo.storage.redis.checkpoint.RedisSaver` on plain
 Redis types (LangGraph's Redis package needs the RedisJSON and RediSearch modules).
 Every one serializes with :class:`~corrigo.storage.serde.JsonSerde`: no pickle.
 
@@ -49,8 +49,9 @@ async def open_checkpointer(store: TrajectoryStore) -> AsyncIterator[Any]:
         async with _postgres_saver(store.url) as saver:
             yield saver
         return
-    if type(store).__module__ == "corrigo.storage.redis":  # only with the redis extra
-        from corrigo.storage.redis_checkpoint import RedisSaver
+    # By module name: the redis package (and its extra) is imported only for its stores.
+    if type(store).__module__.startswith("corrigo.storage.redis."):
+        from corrigo.storage.redis.checkpoint import RedisSaver
 
         client, prefix = getattr(store, "client"), getattr(store, "prefix")  # noqa: B009
         yield RedisSaver(client, prefix=prefix, serde=JsonSerde())

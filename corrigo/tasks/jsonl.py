@@ -220,7 +220,7 @@ def _other_kind(obj: dict[str, Any], kind: str, where: str) -> Task:
             answer = str(answer)
         if not isinstance(answer, str) or not answer.strip():
             raise TaskFormatError(f"{where}: a math task needs its final answer ('answer')")
-        from corrigo.agents.answers import check_answer
+        from corrigo.checks.answers import check_answer
 
         problem = check_answer(answer)
         if problem:
@@ -249,7 +249,7 @@ def _other_kind(obj: dict[str, Any], kind: str, where: str) -> Task:
         instructions.append(
             Instruction(id=item["id"], kwargs={k: v for k, v in kwargs.items() if v is not None})
         )
-    from corrigo.agents.instructions import validate
+    from corrigo.checks.instructions import validate
 
     try:
         validate(instructions, obj["prompt"])

@@ -222,7 +222,7 @@ def _instruction_tasks(archive: zipfile.ZipFile, member: str, suite: str) -> Con
     """Every prompt whose instructions can be checked the same way every time; the few
     whose own checker would replace an argument by a random one (IFEval's letter '#',
     IFBench's n_start=0) are left out and named in SOURCE.md."""
-    from corrigo.agents.instructions import validate
+    from corrigo.checks.instructions import validate
 
     tasks = []
     left_out: list[str] = []

@@ -9,7 +9,9 @@ values are often wrong, and a wrong test that two degenerate samples happen to p
 would outvote the majority; with ``expected=True`` they rank before agreement (CodeT-like). Sampling stops early once a candidate passes the tests and — where
 there are generated inputs to compare on — ``agree`` candidates agree with it
 (early-stopping self-consistency): easy tasks cost one sample, hard ones up to ``n``.
-Nothing is fed back to the model: feedback here is selection.
+Nothing is fed back to the model: feedback here is selection. A wave goes out while a
+call fits the budgets; each sample reserves its call (:mod:`corrigo.graphs.ledger`), so
+a wave is cut where the budget ends instead of overshooting it.
 
 On math tasks the vote is over final answers compared as mathematics
 (self-consistency), each sample also checked against the run's independent program;
@@ -75,7 +77,7 @@ def after_select(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] |
     if enough(state, ctx):
         return "score"
     nxt = wave(state, ctx)
-    if not nxt or stop_check(state, ctx, next_calls=len(nxt), verified=False):
+    if not nxt or stop_check(state, ctx, next_calls=1, verified=False):
         return "score"
     return nxt
 

@@ -4,7 +4,8 @@ search over repairs).
 Each round takes the ``beam`` best failing candidates not yet expanded (by visible,
 then generated test score) and asks for ``children`` repairs of each in parallel, at
 temperature, each fed the execution details of its parent's failures (as
-``self_debug`` does). The best candidate anywhere in the tree is returned.
+``self_debug`` does). The best candidate anywhere in the tree is returned. Each repair
+reserves its call (:mod:`corrigo.graphs.ledger`): a round is cut where a budget ends.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def after_verify(state: LoopState, runtime: Runtime[RunContext]) -> list[Send] |
     ctx = runtime.context
     parents = frontier(state, ctx)
     children = int(ctx.param("children", 2))
-    if not parents or stop_check(state, ctx, next_calls=len(parents) * children):
+    if not parents or stop_check(state, ctx, next_calls=1):
         return "score"
     round_ = state.get("round", 1) + 1
     return [

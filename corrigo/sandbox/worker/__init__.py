@@ -30,6 +30,11 @@ steps are skipped and the ``ready`` frame says so; the conformance suite lists w
 backend then cannot contain.
 
 Modules: :mod:`.codec` (frames, values as data), :mod:`.containment` (namespaces,
-limits, killing what a job left), :mod:`.candidate` (C), :mod:`.tester` (T),
-:mod:`.server` (the worker, W). Nothing here imports anything outside the package.
+limits, killing what a job left), :mod:`.candidate` (C), :mod:`.proxy` (T's end of a
+C), :mod:`.verdicts` (running tests in T), :mod:`.tester` and :mod:`.resident` (the two
+kinds of T), :mod:`.outputs` (the batch mode), :mod:`.trace`, :mod:`.pipeline`, and the
+worker, W: :mod:`.server` with :mod:`.zygote` (forks testers), :mod:`.jobs` (records and
+reports), :mod:`.uids` (job slots' uids and their sweeper) and :mod:`.warm` (modules
+imported ahead). Every module is imported when the worker starts, before any tester or
+candidate is forked. Nothing here imports anything outside the package.
 """

@@ -1,5 +1,5 @@
 """Containment: namespaces, resource limits, the read-only interpreter mirror, and
-killing every process a job left behind."""
+killing every process a job left behind (the sweeper)."""
 
 from __future__ import annotations
 
@@ -153,3 +153,33 @@ def sweeper_main(requests: int, replies: int) -> None:
         uid = int.from_bytes(data, "big")
         kill_uid(uid)
         os.write(replies, data)
+
+
+def keep_only(*keep: int) -> None:
+    """Close every descriptor but stderr and ``keep``; stdin and stdout become /dev/null
+    (a helper process must hold none of the worker's pipes)."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    low = 3
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def fork_sweeper() -> tuple[int, int]:
+    """Start the sweeper (see ``sweeper_main``): (requests fd, replies fd) to talk to it."""
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    if os.fork() == 0:
+        try:
+            os.dup2(req_r, 3)
+            os.dup2(rep_w, 4)
+            keep_only(3, 4)
+            sweeper_main(3, 4)
+        finally:
+            os._exit(0)
+    os.close(req_r)
+    os.close(rep_w)
+    return req_w, rep_r

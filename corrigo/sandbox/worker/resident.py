@@ -22,16 +22,9 @@ import time
 from .candidate import fork_candidate
 from .codec import read_frame, write_frame
 from .containment import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
-from .tester import (
-    KILLED,
-    Candidate,
-    Output,
-    _run_tests,
-    _trace_first_failure,
-    read_tests,
-    rehearse,
-    write_done,
-)
+from .proxy import KILLED, Candidate, Output
+from .tester import rehearse
+from .verdicts import read_tests, run_tests, trace_first_failure, write_done
 
 POOL = 16  # candidate processes per resident tester
 
@@ -78,11 +71,11 @@ def resident_main(control: int, results: int, size: int = POOL) -> None:
         output = Output(streams, int(job["limits"].get("output_bytes", 65536)))
         used: list[Candidate] = []
         spawned = [process for process, _, _ in mine[:count]]
-        statuses = _run_tests(job, tests, spawned, output, deadline, results, used, False)
+        statuses = run_tests(job, tests, spawned, output, deadline, results, used, False)
         if used and used[0].loaded_at:
             phases["loaded"] = used[0].loaded_at
         if len(mine) > count:
-            _trace_first_failure(job, tests, statuses, mine[count][0], output, deadline, results)
+            trace_first_failure(job, tests, statuses, mine[count][0], output, deadline, results)
         phases["ran"] = time.monotonic()
         output.drain()
         write_done(results, statuses, output, used, phases)

@@ -2,7 +2,9 @@
 
 W reads jobs from corrigo on stdin, hands each to a tester forked ahead of need, relays
 the tester's results on stdout, enforces the job's wall deadline and, when a job ends,
-kills whatever it left behind and removes its files.
+kills whatever it left behind and removes its files. Its helpers: the zygote that forks
+testers (:mod:`.zygote`), job records and reports (:mod:`.jobs`), the uids of job slots
+and their sweeper (:mod:`.uids`), and the modules imported ahead (:mod:`.warm`).
 """
 
 from __future__ import annotations
@@ -16,90 +18,40 @@ import signal
 import socket
 import tempfile
 import time
-import traceback
 
-from .codec import FRAME, read_frame, take_frame, write_all, write_frame
+from .codec import FRAME, read_frame, write_all, write_frame
 from .containment import (
     CLONE_NEWPID,
     PR_SET_CHILD_SUBREAPER,
     PR_SET_DUMPABLE,
     PR_SET_PDEATHSIG,
-    SLOT_UIDS,
     init_loop,
     isolate,
     kill_tester,
-    kill_uid,
     libc,
     prctl,
-    sweeper_main,
     use_mirror,
 )
-from .resident import POOL, resident_main
-from .tester import TRACE_SECONDS, tester_main
+from .jobs import new_job, parse, refuse, report
+from .resident import POOL
+from .uids import Uids
+from .verdicts import TRACE_SECONDS
+from .warm import WARM_MODULES
+from .zygote import request_tester, start_zygote
 
 SPARE_TESTERS = 1  # single-use testers: exec and outputs jobs, and the overflow
 RESIDENTS = 2  # resident testers with candidates to spare: test jobs (see resident.py)
 INLINE_TESTS = 32 * 1024  # tests up to this size go through T's control pipe
-# Loaded once in the worker, so candidates import them at no cost (and without reading
-# the interpreter's files, which an unprivileged uid may not be allowed to).
-WARM_MODULES = (
-    "abc",
-    "array",
-    "bisect",
-    "calendar",
-    "cmath",
-    "collections",
-    "copy",
-    "dataclasses",
-    "datetime",
-    "decimal",
-    "enum",
-    "fractions",
-    "functools",
-    "hashlib",
-    "heapq",
-    "io",
-    "itertools",
-    "json",
-    "math",
-    "operator",
-    "random",
-    "re",
-    "statistics",
-    "string",
-    "textwrap",
-    "typing",
-    "unicodedata",
-    "contextlib",
-    "numbers",
-    "queue",
-    "secrets",
-    "collections.abc",
-    "pprint",
-    "base64",
-    "binascii",
-    "zlib",
-    "difflib",
-    "fnmatch",
-    "glob",
-    "encodings.idna",
-    "encodings.ascii",
-    "encodings.latin_1",
-    "socket",
-    "traceback",
-)
 
 
 class Worker:
     def __init__(self) -> None:
         self.root = os.geteuid() == 0
         self.jobs: dict[int, dict] = {}  # result fd -> job state
-        self.free_uids = list(SLOT_UIDS)
+        self.uids = Uids()
         self.base = ""
         self.spares: list[tuple[int, int, int]] = []
         self.residents: dict[int, dict] = {}  # result fd -> resident tester
-        self.sweep_requests = self.sweep_replies = -1  # pipes to the sweeper, as root
-        self.sweeping: set[int] = set()  # uids sent to the sweeper, not yet cleared
         self.zygote: socket.socket  # to the process that forks testers (see start)
         self.ended: list[dict] = []  # finished jobs whose cleanup waits for an idle moment
         self.deaths = -1  # read end of the signal wakeup pipe (see start)
@@ -125,14 +77,10 @@ class Worker:
             os.close(ready_r)
             info["pid"] = True
         if self.root:
-            self._fork_sweeper()
+            self.uids.start_sweeper()
         # Testers come from a zygote forked now, before this process has seen any test or
         # result: whatever of them stays in this process's memory, no candidate inherits.
-        self.zygote, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        if os.fork() == 0:
-            self.zygote.close()
-            zygote_main(theirs)
-        theirs.close()
+        self.zygote = start_zygote()
         # A process that dies (a job's daemon killed by the sweep, say) wakes the loop, so
         # it is reaped at once rather than lingering as a zombie until the next job.
         self.deaths, wake = os.pipe()
@@ -142,63 +90,13 @@ class Worker:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         return info
 
-    def _fork_sweeper(self) -> None:
-        """The process that clears finished jobs' uids (see ``sweeper_main``)."""
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        if os.fork() == 0:
-            try:
-                os.dup2(req_r, 3)
-                os.dup2(rep_w, 4)
-                _keep_only(3, 4)
-                sweeper_main(3, 4)
-            finally:
-                os._exit(0)
-        os.close(req_r)
-        os.close(rep_w)
-        self.sweep_requests, self.sweep_replies = req_w, rep_r
-
-    def _sweep(self, uid: int) -> None:
-        """Clear ``uid`` without waiting: it is free again once the sweeper says so."""
-        try:
-            os.write(self.sweep_requests, uid.to_bytes(4, "big"))
-            self.sweeping.add(uid)
-        except OSError:  # no sweeper (it died): do it here
-            kill_uid(uid)
-            self.free_uids.append(uid)
-
-    def _swept(self, data: bytes) -> None:
-        """The sweeper's replies; on its end, every pending sweep is done here."""
-        if not data:
-            os.close(self.sweep_replies)
-            self.sweep_replies = -1
-            with contextlib.suppress(OSError):
-                os.close(self.sweep_requests)
-            self.sweep_requests = -1
-            for uid in sorted(self.sweeping):
-                kill_uid(uid)
-            data = b"".join(uid.to_bytes(4, "big") for uid in sorted(self.sweeping))
-        for i in range(0, len(data) - 3, 4):
-            uid = int.from_bytes(data[i : i + 4], "big")
-            self.sweeping.discard(uid)
-            self.free_uids.append(uid)
-
-    def _fork(self, kind: bytes) -> tuple[int, int, int]:
-        """A tester from the zygote (``b"t"`` single-use, ``b"r"`` resident):
-        (pid, control fd, results fd)."""
-        self.zygote.sendall(kind)
-        message, fds, _, _ = socket.recv_fds(self.zygote, 16, 2)
-        if len(message) != 4 or len(fds) != 2:
-            raise RuntimeError("the zygote failed")
-        return int.from_bytes(message, "big"), fds[0], fds[1]
-
     def _fork_tester(self) -> None:
         """A spare T (with its spare C), forked before it is needed and before any test."""
-        self.spares.append(self._fork(b"t"))
+        self.spares.append(request_tester(self.zygote, b"t"))
 
     def _fork_resident(self) -> None:
         """A resident T, which forks its pool of candidates before it reads any test."""
-        pid, control_w, res_r = self._fork(b"r")
+        pid, control_w, res_r = request_tester(self.zygote, b"r")
         self.residents[res_r] = {
             "pid": pid,
             "control_w": control_w,
@@ -231,19 +129,11 @@ class Worker:
 
     def launch(self, header: dict, payload: bytearray) -> None:
         started = time.monotonic()
-        if self.root and not self.free_uids:  # never run a candidate without its own uid
+        if self.root and not self.uids.free:  # never run a candidate without its own uid
             payload[:] = bytes(len(payload))
-            write_frame(
-                1,
-                {
-                    "op": "done",
-                    "id": header["id"],
-                    "status": "sandbox_error",
-                    "detail": "too many sandbox jobs at once: no free uid for this one",
-                },
-            )
+            refuse(header["id"], "too many sandbox jobs at once: no free uid for this one")
             return
-        uid = self.free_uids.pop(0) if self.root else None
+        uid = self.uids.free.pop(0) if self.root else None
         workdir = tempfile.mkdtemp(prefix="job-", dir=self.base)
         tests_path = os.path.join(self.base, f".tests-{header['id']}")
         inline = len(payload) <= INLINE_TESTS
@@ -278,20 +168,7 @@ class Worker:
         wall = float(header["limits"].get("wall_seconds", 10.0))
         if header.get("trace"):
             wall += TRACE_SECONDS  # the traced rerun comes after the tests' own time
-        job = {
-            "id": header["id"],
-            "pid": pid,
-            "uid": uid,
-            "workdir": workdir,
-            "tests_path": tests_path,
-            "buffer": bytearray(),
-            "tests": {},
-            "done": None,
-            "started": started,
-            "deadline": started + wall + 0.5,
-            "timed_out": False,
-            "resident": resident_fd is not None,
-        }
+        job = new_job(header, pid, uid, workdir, tests_path, started, wall, resident_fd is not None)
         if resident_fd is not None:
             self.residents[resident_fd]["job"] = job
         else:
@@ -301,25 +178,10 @@ class Worker:
         """Clear the job's uid (every process left in it) and remove its files; done
         when idle. Its tester was killed already, if it had to be (see ``finish``)."""
         if job["uid"] is not None:
-            self._sweep(job["uid"])
+            self.uids.sweep(job["uid"])
         shutil.rmtree(job["workdir"], ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(job["tests_path"])
-
-    def _parse(self, job: dict) -> None:
-        while (body := take_frame(job["buffer"])) is not None:
-            record = json.loads(body)
-            if record.get("done"):
-                job["done"] = record
-                self.report(job)  # the verdict is final: answer before cleaning up
-            elif "pool" in record:  # a resident tester's "ready", read with its first job
-                continue
-            elif "trace_for" in record:  # adds a trace to a written result, nothing else
-                written = job["tests"].get(record["trace_for"])
-                if written is not None:
-                    written["trace"] = record.get("trace")
-            else:
-                job["tests"][int(record["test"])] = record
 
     def _resident_read(self, fd: int) -> None:
         """Frames from a resident tester; at its end (pool used up, or killed), its job."""
@@ -328,7 +190,7 @@ class Worker:
         job = resident["job"]
         if chunk and job is not None:
             job["buffer"] += chunk
-            self._parse(job)
+            parse(job)
             if job["done"] is not None:
                 resident["job"] = None
                 self.ended.append(job)
@@ -342,7 +204,7 @@ class Worker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(resident["pid"], signal.SIGKILL)
         if job is not None:
-            self.report(job)
+            report(job)
             self.ended.append(job)
 
     def finish(self, fd: int) -> None:
@@ -350,42 +212,10 @@ class Worker:
         when the worker is next idle, so the cleanup never delays a waiting job."""
         job = self.jobs.pop(fd)
         os.close(fd)
-        self.report(job)
+        report(job)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(job["pid"], signal.SIGKILL)  # cheap, and at once
         self.ended.append(job)
-
-    def report(self, job: dict) -> None:
-        if job.get("reported"):
-            return
-        job["reported"] = True
-        done = job["done"] or {}
-        status = done.get("status")
-        if job["timed_out"]:
-            status = "timeout"
-        elif status is None:
-            status = "sandbox_error"
-        write_frame(
-            1,
-            {
-                "op": "done",
-                "id": job["id"],
-                "status": status,
-                "tests": [job["tests"][k] for k in sorted(job["tests"])],
-                "stdout": done.get("stdout", ""),
-                "stderr": done.get("stderr", ""),
-                "truncated": bool(done.get("truncated")),
-                "cpu_ms": done.get("cpu_ms", 0.0),
-                "peak_kb": done.get("peak_kb", 0),
-                "wall_ms": (time.monotonic() - job["started"]) * 1000.0,
-                "phases": dict(
-                    done.get("phases") or {}, launch=job["started"], report=time.monotonic()
-                ),
-                "detail": ""
-                if job["done"] or job["timed_out"]
-                else "the tester process ended early",
-            },
-        )
 
     def serve(self) -> None:
         info = self.start()
@@ -412,7 +242,7 @@ class Worker:
                 *self.jobs,
                 *self.residents,
                 self.deaths,
-                *([self.sweep_replies] if self.sweep_replies >= 0 else []),
+                *([self.uids.replies] if self.uids.replies >= 0 else []),
             ]
             ready, _, _ = select.select(watched, [], [], 0)
             if not ready and self.ended:
@@ -432,8 +262,8 @@ class Worker:
             if not ready:
                 ready, _, _ = select.select(watched, [], [], min(timeout, 0.5))
             for fd in ready:
-                if fd == self.sweep_replies:
-                    self._swept(os.read(fd, 4096))
+                if fd == self.uids.replies:
+                    self.uids.swept(os.read(fd, 4096))
                     continue
                 if fd == self.deaths:
                     with contextlib.suppress(BlockingIOError):
@@ -465,7 +295,7 @@ class Worker:
                 chunk = os.read(fd, 1 << 20)
                 if chunk:
                     self.jobs[fd]["buffer"] += chunk
-                    self._parse(self.jobs[fd])
+                    parse(self.jobs[fd])
                 else:
                     self.finish(fd)
             self._reap()
@@ -484,56 +314,6 @@ class Worker:
                 return
             if pid == 0:
                 return
-
-
-def _keep_only(*keep: int) -> None:
-    """Close every descriptor but stderr and ``keep``; stdin and stdout become /dev/null
-    (a helper process must hold none of the worker's pipes)."""
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    low = 3
-    for fd in sorted(set(keep)):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 65536)
-
-
-def zygote_main(sock: socket.socket) -> None:
-    """The zygote: forks testers on the worker's request and hands it their pipes.
-
-    Forked before the worker saw any job, it never holds a test, a result or a candidate's
-    output, so neither does any tester it forks (nor the candidates those fork before
-    reading their tests)."""
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _keep_only(sock.fileno())
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # testers are collected by the kernel
-    mains = {b"t": tester_main, b"r": resident_main}
-    while True:
-        kind = sock.recv(1)
-        if kind not in mains:
-            os._exit(0)
-        control_r, control_w = os.pipe()
-        res_r, res_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # T waits for its candidates
-                os.setsid()
-                devnull = os.open(os.devnull, os.O_RDWR)
-                os.dup2(devnull, 1)
-                os.dup2(control_r, 0)
-                os.dup2(res_w, 3)
-                os.closerange(4, 65536)
-                mains[kind](0, 3)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(0)
-        socket.send_fds(sock, [pid.to_bytes(4, "big")], [control_w, res_r])
-        for fd in (control_r, control_w, res_r, res_w):
-            os.close(fd)
 
 
 def main() -> None:

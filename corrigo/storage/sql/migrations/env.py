@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from corrigo.storage.sql_schema import VERSION_TABLE, metadata
+from corrigo.storage.sql.schema import VERSION_TABLE, metadata
 
 
 def _migrate(connection: sa.Connection) -> None:

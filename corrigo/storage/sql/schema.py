@@ -1,6 +1,6 @@
 """The ``sql`` store's tables, as the newest migration leaves them.
 
-The schema is versioned with Alembic (:mod:`corrigo.storage.migrations`): these
+The schema is versioned with Alembic (:mod:`corrigo.storage.sql.migrations`): these
 definitions and the migrations must describe the same tables, which
 ``tests/test_migrations.py`` checks with Alembic's ``compare_metadata``. Change one, add
 a revision for the other.
@@ -10,6 +10,9 @@ columns are copies of the fields queries filter or sort on. Columns the store up
 in place are the truth and are merged into the decoded record on every read:
 ``corrigo_runs.owner`` (compare-and-set by ``claim_run``) and the lesson counters and
 status of ``corrigo_reflections`` (atomic increments).
+
+Lessons were once called reflections: their table keeps that name (``lessons`` here),
+so stores written before the rename open without a migration.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ steps = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
 )
 
-reflections = sa.Table(
+lessons = sa.Table(
     "corrigo_reflections",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),

@@ -13,11 +13,11 @@
 
 Revisions live in ``versions/``: 0001 is the schema corrigo shipped first, 0002 what
 owners, run filters and lesson counters need. To change the schema, edit
-:mod:`corrigo.storage.sql_schema` and add a revision by hand or with autogenerate
+:mod:`corrigo.storage.sql.schema` and add a revision by hand or with autogenerate
 against a scratch database at head::
 
     from alembic import command
-    from corrigo.storage.migrations import alembic_config
+    from corrigo.storage.sql.migrations import alembic_config
     command.upgrade(alembic_config(url="sqlite:////tmp/scratch.db"), "head")
     command.revision(alembic_config(url="sqlite:////tmp/scratch.db"),
                      "what changed", autogenerate=True, rev_id="0003")
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from corrigo.errors import StoreUnavailable
-from corrigo.storage.sql_schema import HEAD_REVISION, VERSION_TABLE
+from corrigo.storage.sql.schema import HEAD_REVISION, VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -89,7 +89,7 @@ def _script() -> ScriptDirectory:
 def head() -> str:
     """The newest revision id."""
     revision = _script().get_current_head()
-    assert revision is not None, "no revisions in corrigo/storage/migrations/versions"
+    assert revision is not None, "no revisions in corrigo/storage/sql/migrations/versions"
     return revision
 
 

@@ -1,8 +1,4 @@
-"""Lessons that carry across tasks: which to show a new task, and whether they help.
-
-Pure logic over a :class:`~corrigo.storage.base.TrajectoryStore`; no model calls. The
-store keeps the lessons (:class:`~corrigo.records.Reflection`) and their counters; this
-module decides what a counter means.
+"""Which lessons to show a new task: scopes, a task's topic, and TF-IDF similarity.
 
 **Scopes.** A task's scope keys are its id, its family (the part of the id before the
 first "/": ``HumanEval/12`` → ``HumanEval``) and ``"*"`` (global). A lesson applies to
@@ -24,26 +20,8 @@ matched or beat the sentence-embedding model all-MiniLM-L6-v2 (precision@1 0.89 
 model would need torch (or a hand-written forward pass), 90 MB of weights, ~50 ms of CPU
 per text and a stored vector per lesson. So corrigo uses TF-IDF and depends on no model.
 
-**The help gate** (:func:`gate`, applied by :func:`record_outcome` after every finished
-run to each lesson that run used). A lesson's *with* rate is ``helped / uses``: of the
-runs whose prompts carried it, the share that ended passed. Its *baseline* is the pass
-rate of the runs in the lesson's own scope that did not carry it:
-``(scope.passed - helped) / (scope.runs - uses)``.
-
-- Until it has :data:`MIN_USES` (3) uses, or while the baseline has no runs, a lesson
-  keeps its status: there is nothing to compare yet.
-- A lesson that does not help (with rate not above the baseline rate) is ``demoted``:
-  still retrieved, ranked lower.
-- A demoted lesson that still does not help once it has :data:`RETIRE_USES` (6) uses is
-  ``retired``: never retrieved again.
-- A demoted lesson whose with rate rises above the baseline is ``active`` again.
-- ``retired`` is final: only ``corrigo lessons prune`` (or a manual status change)
-  touches it again.
-
-"Passed" is the run's *verified* outcome: the tests the loop may see (docstring examples,
-generated tests), never the hidden-test score. Hidden tests score, never teach: a lesson
-promoted or demoted on hidden results would carry hidden-test information into later
-prompts, so neither the gate nor retrieval ever reads them.
+Retrieval never reads a task's tests, visible or hidden: what a lesson is matched
+against is the task's prompt and entry point only.
 """
 
 from __future__ import annotations
@@ -53,37 +31,25 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
-from corrigo.errors import RunNotFound
-from corrigo.records import LessonStatus, Reflection, ScopeStats, Task
-from corrigo.storage.base import TrajectoryStore
+from corrigo.records import Lesson, Task
+from corrigo.storage.lessons import LessonStore
 
 __all__ = [
     "CANDIDATES",
     "DEMOTED_FACTOR",
     "FAMILY_BOOST",
     "MIN_SIMILARITY",
-    "MIN_USES",
-    "RETIRE_USES",
     "TASK_BOOST",
     "TOPIC_WORDS",
-    "Assessment",
-    "assess",
     "family",
-    "gate",
-    "record_outcome",
     "relevant",
     "scope_keys",
     "similarity",
     "topic_of",
 ]
 
-#: Uses a lesson needs before the gate judges it.
-MIN_USES = 3
-#: Uses after which a demoted lesson that still does not help is retired.
-RETIRE_USES = 6
 #: Cosine similarity below which a lesson is not relevant to a task.
 MIN_SIMILARITY = 0.08
 #: Added to the score of a lesson scoped to this very task / to the task's family.
@@ -223,7 +189,7 @@ def topic_of(task: Task) -> str:
     return " ".join(words[:TOPIC_WORDS])
 
 
-def _lesson_text(lesson: Reflection) -> str:
+def _lesson_text(lesson: Lesson) -> str:
     return f"{lesson.text}\n{lesson.topic}"
 
 
@@ -263,7 +229,7 @@ def similarity(query: str, documents: Sequence[str]) -> list[float]:
 # --- retrieval -------------------------------------------------------------------------
 
 
-async def relevant(store: TrajectoryStore, task: Task, k: int = 3) -> list[Reflection]:
+async def relevant(store: LessonStore, task: Task, k: int = 3) -> list[Lesson]:
     """At most ``k`` active or demoted lessons for ``task``, the most relevant first."""
     if k <= 0:
         return []
@@ -271,7 +237,7 @@ async def relevant(store: TrajectoryStore, task: Task, k: int = 3) -> list[Refle
     fam = family(task.id)
     candidates = [
         lesson
-        for lesson in await store.list_reflections(
+        for lesson in await store.list_lessons(
             keys, statuses=["active", "demoted"], limit=CANDIDATES
         )
         # The store filters these already; a lesson of another task must never leak in.
@@ -282,7 +248,7 @@ async def relevant(store: TrajectoryStore, task: Task, k: int = 3) -> list[Refle
     if not candidates:
         return []
     sims = similarity(topic_of(task), [_lesson_text(c) for c in candidates])
-    scored: list[tuple[float, int, Reflection]] = []
+    scored: list[tuple[float, int, Lesson]] = []
     for order, (lesson, sim) in enumerate(zip(candidates, sims, strict=True)):
         own = lesson.scope_key == task.id
         if sim < MIN_SIMILARITY and not own:
@@ -294,87 +260,3 @@ async def relevant(store: TrajectoryStore, task: Task, k: int = 3) -> list[Refle
     # Ties keep the store's order: newest first.
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [lesson for _, _, lesson in scored[:k]]
-
-
-# --- the help gate ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """What the gate sees for one lesson and what it decides (for ``lessons show``)."""
-
-    uses: int
-    helped: int
-    baseline_runs: int
-    baseline_passed: int
-    status: LessonStatus
-    reason: str
-
-    @property
-    def with_rate(self) -> float | None:
-        return self.helped / self.uses if self.uses else None
-
-    @property
-    def baseline_rate(self) -> float | None:
-        return self.baseline_passed / self.baseline_runs if self.baseline_runs > 0 else None
-
-
-def assess(lesson: Reflection, baseline: ScopeStats) -> Assessment:
-    """The gate's decision for ``lesson`` given its scope's counters, with the reason."""
-    runs = max(0, baseline.runs - lesson.uses)
-    passed = min(runs, max(0, baseline.passed - lesson.helped))
-
-    def decided(status: LessonStatus, reason: str) -> Assessment:
-        return Assessment(lesson.uses, lesson.helped, runs, passed, status, reason)
-
-    if lesson.status == "retired":
-        return decided("retired", "retired is final (only prune removes it)")
-    if lesson.uses < MIN_USES:
-        return decided(lesson.status, f"too few uses to judge ({lesson.uses} of {MIN_USES})")
-    if runs == 0:
-        return decided(lesson.status, "no runs without it in its scope to compare with")
-    with_rate, base_rate = lesson.helped / lesson.uses, passed / runs
-    compared = f"{with_rate:.0%} with it vs {base_rate:.0%} without"
-    if with_rate > base_rate:
-        return decided("active", f"helps: {compared}")
-    if lesson.status == "demoted" and lesson.uses >= RETIRE_USES:
-        return decided("retired", f"still does not help after {lesson.uses} uses: {compared}")
-    return decided("demoted", f"does not help: {compared}")
-
-
-def gate(lesson: Reflection, baseline: ScopeStats) -> LessonStatus:
-    """The help gate: the status ``lesson`` should have, given the counters of its own
-    scope (``baseline`` is ``scope_stats`` of ``lesson.scope_key``). Pure."""
-    return assess(lesson, baseline).status
-
-
-async def record_outcome(
-    store: TrajectoryStore, task: Task, used: Sequence[str], passed: bool
-) -> list[tuple[str, str]]:
-    """Count a finished run with lessons enabled, then apply the gate to each lesson it
-    used; returns the status changes ``[(lesson id, new status)]``.
-
-    ``passed`` must be the run's verified outcome (visible or generated tests), never the
-    hidden-test result. Lessons pruned meanwhile are skipped."""
-    used = list(dict.fromkeys(used))
-    await store.record_lesson_outcome(scope_keys(task), used, passed)
-    lessons: list[Reflection] = []
-    for lesson_id in used:
-        try:
-            lessons.append(await store.get_reflection(lesson_id))
-        except RunNotFound:
-            continue
-    if not lessons:
-        return []
-    stats = await store.scope_stats(sorted({lesson.scope_key for lesson in lessons}))
-    changes: list[tuple[str, str]] = []
-    for lesson in lessons:
-        status = gate(lesson, stats.get(lesson.scope_key, ScopeStats(scope_key=lesson.scope_key)))
-        if status == lesson.status:
-            continue
-        try:
-            await store.set_reflection_status(lesson.id, status)
-        except RunNotFound:
-            continue
-        changes.append((lesson.id, status))
-    return changes

@@ -1,6 +1,6 @@
 """Conformance checks for the batch API (outputs on inputs) and for execution traces.
 
-Part of the suite in :mod:`corrigo.sandbox.conformance`, which lists them in ``CHECKS``.
+Part of the suite in :mod:`corrigo.testing.sandbox`, which lists them in ``CHECKS``.
 Batch checks put hostile candidates beside well-behaved ones in one call and assert the
 well-behaved rows come back exact; trace checks assert a trace never changes a verdict
 and never carries the text of a test the caller did not allow to be traced.

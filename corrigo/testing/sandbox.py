@@ -15,35 +15,11 @@ import secrets
 import socket
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 
-from corrigo.records import ExecResult, Limits, TestCase
-from corrigo.sandbox import conformance_batch
+from corrigo.records import Limits
 from corrigo.sandbox.base import Sandbox
-
-Check = Callable[[Sandbox], Awaitable[None]]
-
-FAST = Limits(wall_seconds=5.0, cpu_seconds=3.0, memory_mb=512)
-ADD = "def add(a, b):\n    return a + b\n"
-WRONG_ADD = "def add(a, b):\n    return a - b\n"
-CHECK_ADD = "assert add(2, 2) == 4"
-
-
-def _tests(*codes: str) -> list[TestCase]:
-    return [TestCase(name=f"t{i}", code=code) for i, code in enumerate(codes)]
-
-
-async def _must_fail(box: Sandbox, program: str, test: str = CHECK_ADD) -> ExecResult:
-    result = await box.run_tests(program, _tests(test), FAST)
-    assert result.status != "passed", f"forged pass: {result.tests[0]}"
-    assert not result.tests[0].passed, result.tests[0]
-    return result
-
-
-async def _still_works(box: Sandbox) -> None:
-    result = await box.run_tests(ADD, _tests(CHECK_ADD), FAST)
-    assert result.status == "passed", f"sandbox unusable after a hostile run: {result}"
-
+from corrigo.testing import sandbox_batch, sandbox_forgery
+from corrigo.testing.sandbox_cases import ADD, CHECK_ADD, FAST, Check, must_fail, still_works, tests
 
 # ------------------------------------------------------------------ correctness
 
@@ -51,7 +27,7 @@ async def _still_works(box: Sandbox) -> None:
 async def check_per_test_results(box: Sandbox) -> None:
     result = await box.run_tests(
         ADD,
-        _tests("assert add(1, 2) == 3", "assert add(1, 1) == 3, 'one plus one'", "add(None, 1)"),
+        tests("assert add(1, 2) == 3", "assert add(1, 1) == 3, 'one plus one'", "add(None, 1)"),
         FAST,
     )
     assert result.status == "failed"
@@ -71,12 +47,12 @@ async def check_all_pass_and_data_types(box: Sandbox) -> None:
         "assert LIMIT == 3",
         "try:\n    boom(1)\nexcept ValueError as e:\n    assert str(e) == 'bad 1'\nelse:\n    raise AssertionError('no error')",
     )
-    result = await box.run_tests(program, _tests(*checks), FAST)
+    result = await box.run_tests(program, tests(*checks), FAST)
     assert result.status == "passed", result.tests
 
 
 async def check_syntax_error_fails_every_test(box: Sandbox) -> None:
-    result = await box.run_tests("def add(a, b)\n    return", _tests("pass", "pass"), FAST)
+    result = await box.run_tests("def add(a, b)\n    return", tests("pass", "pass"), FAST)
     assert result.status == "failed"
     assert all(not t.passed and "SyntaxError" in t.message for t in result.tests)
 
@@ -94,7 +70,7 @@ async def check_exec_with_stdin(box: Sandbox) -> None:
 async def check_cpu_loop_times_out(box: Sandbox) -> None:
     started = time.perf_counter()
     result = await box.run_tests(
-        "def add(a, b):\n    while True:\n        pass\n", _tests(CHECK_ADD), FAST
+        "def add(a, b):\n    while True:\n        pass\n", tests(CHECK_ADD), FAST
     )
     assert result.status == "timeout", result
     assert not result.tests[0].passed
@@ -103,19 +79,19 @@ async def check_cpu_loop_times_out(box: Sandbox) -> None:
 
 async def check_sleep_past_deadline(box: Sandbox) -> None:
     limits = Limits(wall_seconds=1.0)
-    result = await box.run_tests("import time\ntime.sleep(30)\n", _tests("pass"), limits)
+    result = await box.run_tests("import time\ntime.sleep(30)\n", tests("pass"), limits)
     assert result.status == "timeout" and not result.tests[0].passed
     assert result.wall_ms < 6000
 
 
 async def check_sigterm_ignored(box: Sandbox) -> None:
     program = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(30)\n"
-    result = await box.run_tests(program, _tests("pass"), Limits(wall_seconds=1.0))
+    result = await box.run_tests(program, tests("pass"), Limits(wall_seconds=1.0))
     assert result.status == "timeout" and result.wall_ms < 6000
 
 
 async def check_memory_bomb(box: Sandbox) -> None:
-    result = await _must_fail(box, "x = bytearray(8 * 1024 ** 3)\n" + ADD)
+    result = await must_fail(box, "x = bytearray(8 * 1024 ** 3)\n" + ADD)
     assert result.status in ("resource_exceeded", "error", "failed")
 
 
@@ -133,16 +109,16 @@ async def check_fork_bomb(box: Sandbox) -> None:
         "    time.sleep(2)\n"
         "    return a + b\n"
     )
-    await _must_fail(box, program, "assert add(2, 2) == 5")
+    await must_fail(box, program, "assert add(2, 2) == 5")
     await asyncio.sleep(0.5)
     assert _process_count() - before < 20, "processes survived the run"
-    await _still_works(box)
+    await still_works(box)
 
 
 async def check_output_flood_is_capped(box: Sandbox) -> None:
     limits = Limits(wall_seconds=5.0, output_bytes=4096)
     program = "import sys\nfor _ in range(200000):\n    sys.stdout.write('x' * 100)\n"
-    result = await box.run_tests(program, _tests("pass"), limits)
+    result = await box.run_tests(program, tests("pass"), limits)
     assert result.truncated is True
     assert len(result.stdout.encode()) <= limits.output_bytes
 
@@ -162,7 +138,7 @@ async def check_disk_fill(box: Sandbox) -> None:
         "    return written\n"
     )
     limits = Limits(wall_seconds=20.0, file_size_mb=4)
-    result = await box.run_tests(program, _tests("assert fill() < 300 * 1024 * 1024"), limits)
+    result = await box.run_tests(program, tests("assert fill() < 300 * 1024 * 1024"), limits)
     assert result.status == "passed", result.tests[0].message
 
 
@@ -192,13 +168,13 @@ async def check_no_writes_outside_workdir(box: Sandbox) -> None:
         "            pass\n"
         "    return done\n"
     )
-    await box.run_tests(program, _tests(f"escape({targets!r})"), FAST)
+    await box.run_tests(program, tests(f"escape({targets!r})"), FAST)
     leaked = [p for p in targets if not p.startswith("..") and os.path.exists(p)]
     for path in leaked:
         with contextlib.suppress(OSError):
             os.unlink(path)
     assert leaked == [], f"candidate wrote {leaked}"
-    result = await box.run_tests(program, _tests(f"assert escape({targets[:-1]!r}) == []"), FAST)
+    result = await box.run_tests(program, tests(f"assert escape({targets[:-1]!r}) == []"), FAST)
     assert result.status == "passed", result.tests[0].message
 
 
@@ -221,7 +197,7 @@ async def check_secret_not_visible(box: Sandbox) -> None:
     try:
         result = await box.run_tests(
             program,
-            _tests(f"seen = snoop()\nassert {secret!r} not in seen, 'secret visible'"),
+            tests(f"seen = snoop()\nassert {secret!r} not in seen, 'secret visible'"),
             FAST,
         )
     finally:
@@ -246,7 +222,7 @@ async def check_no_loopback_connections(box: Sandbox) -> None:
         "        return False\n"
     )
     try:
-        result = await box.run_tests(program, _tests(f"assert reach({port}) is False"), FAST)
+        result = await box.run_tests(program, tests(f"assert reach({port}) is False"), FAST)
         accepted = False
         with contextlib.suppress(BlockingIOError):
             listener.accept()[0].close()
@@ -270,7 +246,7 @@ async def check_no_outside_network(box: Sandbox) -> None:
         "        routes = []\n"
         "    return names, len(routes)\n"
     )
-    result = await box.run_tests(program, _tests("assert net() == ([], 0), net()"), FAST)
+    result = await box.run_tests(program, tests("assert net() == ([], 0), net()"), FAST)
     assert result.status == "passed", result.tests[0].message
 
 
@@ -300,7 +276,7 @@ async def check_no_docker_or_host_sockets(box: Sandbox) -> None:
     )
     try:
         result = await box.run_tests(
-            program, _tests(f"assert reach({targets!r}) == [], reach({targets!r})"), FAST
+            program, tests(f"assert reach({targets!r}) == [], reach({targets!r})"), FAST
         )
     finally:
         server.close()
@@ -335,7 +311,7 @@ async def check_daemon_does_not_survive(box: Sandbox) -> None:
         "    time.sleep(0.3)\n"
         "    return a + b\n"
     )
-    await box.run_tests(program, _tests(CHECK_ADD), FAST)
+    await box.run_tests(program, tests(CHECK_ADD), FAST)
     await asyncio.sleep(0.3)
     survivors = _comm_holders(name)
     for pid in survivors:
@@ -355,8 +331,8 @@ async def check_killing_the_parent(box: Sandbox) -> None:
         "            pass\n"
         "    return a + b\n"
     )
-    await _must_fail(box, program, "assert add(2, 2) == 5")
-    await _still_works(box)
+    await must_fail(box, program, "assert add(2, 2) == 5")
+    await still_works(box)
 
 
 async def check_fresh_state_between_runs(box: Sandbox) -> None:
@@ -372,163 +348,14 @@ async def check_fresh_state_between_runs(box: Sandbox) -> None:
         "def seen(paths):\n"
         "    return [p for p in paths if os.path.exists(p)]\n"
     )
-    await box.run_tests(program, _tests(f"leave({places!r})"), FAST)
+    await box.run_tests(program, tests(f"leave({places!r})"), FAST)
     result = await box.run_tests(
-        program, _tests(f"assert seen({places!r}) == [], seen({places!r})"), FAST
+        program, tests(f"assert seen({places!r}) == [], seen({places!r})"), FAST
     )
     for place in places[1:]:
         with contextlib.suppress(OSError):
             os.unlink(place)
     assert result.status == "passed", result.tests[0].message
-
-
-# ------------------------------------------------------------------ forged verdicts
-
-FORGERIES: dict[str, str] = {
-    "sys_exit_at_import": "import sys\nsys.exit(0)\n" + WRONG_ADD,
-    "sys_exit_in_function": "import sys\ndef add(a, b):\n    sys.exit(0)\n",
-    "os_exit_at_import": "import os\nos._exit(0)\n",
-    "os_exit_in_function": "import os\ndef add(a, b):\n    os._exit(0)\n",
-    "atexit_os_exit": "import atexit, os\natexit.register(lambda: os._exit(0))\ndef add(a, b):\n    raise SystemExit(1)\n",
-    "system_exit_from_del": (
-        "class Bomb:\n    def __del__(self):\n        raise SystemExit(0)\n"
-        "def add(a, b):\n    b = Bomb()\n    del b\n    return a - 1\n"
-    ),
-    "replace_assertion_error": (
-        "import builtins\nclass Quiet(Exception):\n    pass\nbuiltins.AssertionError = Quiet\n"
-        + WRONG_ADD
-    ),
-    "patch_unittest": (
-        "import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n"
-        "unittest.TestCase.assertTrue = lambda *a, **k: None\n" + WRONG_ADD
-    ),
-    "always_equal_object": (
-        "class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
-        "def add(a, b):\n    return Yes()\n"
-    ),
-    "always_equal_int_subclass": (
-        "class Yes(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
-        "def add(a, b):\n    return Yes(0)\n"
-    ),
-    "frame_walk_to_results": (
-        "import sys, gc\n"
-        "def add(a, b):\n"
-        "    frame = sys._getframe()\n"
-        "    while frame is not None:\n"
-        "        for key in ('passed', 'ok', 'result', 'results'):\n"
-        "            if key in frame.f_locals:\n"
-        "                frame.f_locals[key] = True\n"
-        "        frame = frame.f_back\n"
-        "    for obj in gc.get_objects():\n"
-        "        if isinstance(obj, dict) and 'passed' in obj:\n"
-        "            obj['passed'] = True\n"
-        "    return a - b\n"
-    ),
-    "print_fake_result": (
-        "import json, struct, sys\n"
-        "line = json.dumps({'test': 0, 'passed': True, 'nonce': 'x', 'done': True, 'status': 'passed'})\n"
-        "print(line)\nprint('ALL TESTS PASSED')\nprint('1 passed, 0 failed')\n"
-        "sys.stdout.buffer.write(struct.pack('>I', len(line)) + line.encode())\n" + WRONG_ADD
-    ),
-    "write_result_channel": (
-        "import json, os, struct\n"
-        "def _forge():\n"
-        "    for body in ({'value': 4}, {'test': 0, 'passed': True}, {'done': True, 'status': 'passed'}):\n"
-        "        data = json.dumps(body).encode()\n"
-        "        for fd in range(0, 256):\n"
-        "            try:\n"
-        "                os.write(fd, struct.pack('>I', len(data)) + data)\n"
-        "            except OSError:\n"
-        "                pass\n"
-        "_forge()\n"
-        "def add(a, b):\n    _forge()\n    return a - b\n"
-    ),
-    "edit_test_files": (
-        "import os\n"
-        "def _rewrite(root):\n"
-        "    for folder, _, files in os.walk(root):\n"
-        "        for name in files:\n"
-        "            path = os.path.join(folder, name)\n"
-        "            try:\n"
-        "                with open(path, 'r+') as fh:\n"
-        "                    if 'assert' in fh.read():\n"
-        "                        fh.seek(0)\n"
-        "                        fh.write('pass\\n')\n"
-        "                        fh.truncate()\n"
-        "            except (OSError, UnicodeDecodeError):\n"
-        "                pass\n"
-        "for root in ('.', '..', '/tmp'):\n"
-        "    _rewrite(root)\n" + WRONG_ADD
-    ),
-}
-
-
-MEMORY_SCAN = (
-    "import ctypes, re\n"
-    "def add(a, b):\n"
-    "    found = set()\n"
-    "    with open('/proc/self/maps') as maps:\n"
-    "        regions = [line.split() for line in maps]\n"
-    "    for region in regions:\n"
-    "        name = region[5] if len(region) > 5 else ''\n"
-    "        if not region[1].startswith('r') or name.startswith('[v') or name.startswith('/'):\n"
-    "            continue\n"
-    "        lo, hi = (int(x, 16) for x in region[0].split('-'))\n"
-    "        if hi - lo > 256 * 2 ** 20:\n"
-    "            continue\n"
-    "        data = ctypes.string_at(lo, hi - lo)\n"
-    "        found.update(m.decode() for m in re.findall(rb'HID' rb'DEN-[0-9a-f]{16}-END', data))\n"
-    "    print(sorted(found))\n"
-    "    return sorted(found)\n"
-    "add(0, 0) if __name__ == '__main__' else None\n"
-)
-
-
-async def check_no_earlier_test_text_in_memory(box: Sandbox) -> None:
-    """A hidden test's text and its failure message never reach a later candidate's
-    memory (testers and candidates come from processes that never held them)."""
-    secret = f"HIDDEN-{secrets.token_hex(8)}-END"
-    hidden = f"expected = {secret!r}\nassert add(2, 2) == 4, {secret!r}"
-    failed = await box.run_tests(WRONG_ADD, _tests(hidden), FAST)
-    assert secret in failed.tests[0].message  # the worker did read it
-    for _ in range(3):  # spare testers and candidates are forked after that
-        rows = await box.run_outputs([MEMORY_SCAN], ["0, 0"], FAST, entry_point="add")
-        assert rows.outcomes[0][0].kind == "value", rows.outcomes[0][0]
-        assert secret not in rows.outcomes[0][0].canonical
-        scanned = await box.exec(MEMORY_SCAN, limits=FAST)
-        assert scanned.status == "passed", scanned
-        assert secret not in scanned.stdout
-        tested = await box.run_tests(MEMORY_SCAN, _tests("assert add(0, 0) == 1"), FAST)
-        assert secret not in tested.tests[0].message + tested.stdout
-
-
-async def check_forged_by_shadowing_builtins(box: Sandbox) -> None:
-    """A candidate's own ``abs``, ``len`` or ``all`` must not stand in for the builtins
-    the test uses to judge it."""
-    program = (
-        "def abs(x):\n    return 0\n"
-        "def len(x):\n    return 1\n"
-        "def all(x):\n    return True\n"
-        "sorted = None\n"
-        "def add(a, b):\n    return a - b\n"
-    )
-    for test in (
-        "assert abs(add(2, 2) - 4) < 1e-9",
-        "assert len([add(1, 1)]) == 1 and add(2, 2) == 4",
-        "assert all([add(2, 2) == 4])",
-        "for a in (1, 2):\n    assert abs(add(a, a) - 2 * a) < 1e-9",
-    ):
-        await _must_fail(box, program, test)
-    await _still_works(box)
-
-
-def _forgery_check(name: str, program: str) -> Check:
-    async def check(box: Sandbox) -> None:
-        await _must_fail(box, program)
-        await _still_works(box)
-
-    check.__name__ = f"check_forged_{name}"
-    return check
 
 
 CHECKS: list[Check] = [
@@ -551,10 +378,8 @@ CHECKS: list[Check] = [
     check_daemon_does_not_survive,
     check_killing_the_parent,
     check_fresh_state_between_runs,
-    *(_forgery_check(name, program) for name, program in FORGERIES.items()),
-    check_forged_by_shadowing_builtins,
-    check_no_earlier_test_text_in_memory,
-    *conformance_batch.CHECKS,
+    *sandbox_forgery.CHECKS,
+    *sandbox_batch.CHECKS,
 ]
 
 # Cases that would harm the machine running the suite if the backend cannot contain them:

@@ -14,8 +14,8 @@ from typing import Any
 from corrigo.errors import RunNotFound, StoreError
 from corrigo.records import (
     BenchSpec,
+    Lesson,
     Outcome,
-    Reflection,
     RunQuery,
     RunSpec,
     Step,
@@ -252,8 +252,8 @@ async def check_text_round_trips_as_text(store: TrajectoryStore) -> None:
     for seq, text in enumerate(tricky, 1):
         await store.append_step(_step(run.id, seq, text))
     assert [s.output for s in await store.get_steps(run.id)] == tricky
-    await store.add_reflection(Reflection(text=tricky[0], scope_key="t/lc"))
-    assert [r.text for r in await store.list_reflections(scope_keys=["t/lc"])] == [tricky[0]]
+    await store.add_lesson(Lesson(text=tricky[0], scope_key="t/lc"))
+    assert [r.text for r in await store.list_lessons(scope_keys=["t/lc"])] == [tricky[0]]
 
 
 async def check_delete_run(store: TrajectoryStore) -> None:
@@ -267,34 +267,34 @@ async def check_delete_run(store: TrajectoryStore) -> None:
     raise AssertionError("a deleted run must be gone")
 
 
-async def check_reflections(store: TrajectoryStore) -> None:
-    await store.add_reflection(Reflection(text="Off-by-one in range end", scope_key="t/1"))
-    await store.add_reflection(Reflection(text="Handle the EMPTY list", scope_key="t/2"))
-    await store.add_reflection(Reflection(text="100% of cases need a base case", scope_key="t/2"))
-    found = await store.search_reflections("empty list")
+async def check_lesson_search(store: TrajectoryStore) -> None:
+    await store.add_lesson(Lesson(text="Off-by-one in range end", scope_key="t/1"))
+    await store.add_lesson(Lesson(text="Handle the EMPTY list", scope_key="t/2"))
+    await store.add_lesson(Lesson(text="100% of cases need a base case", scope_key="t/2"))
+    found = await store.search_lessons("empty list")
     assert [r.text for r in found] == ["Handle the EMPTY list"]
-    assert len(await store.search_reflections(scope_key="t/2")) == 2
-    assert [r.text for r in await store.search_reflections("100%")] == [
+    assert len(await store.search_lessons(scope_key="t/2")) == 2
+    assert [r.text for r in await store.search_lessons("100%")] == [
         "100% of cases need a base case"
     ]
-    assert await store.search_reflections("nothing matches this") == []
+    assert await store.search_lessons("nothing matches this") == []
 
 
 async def check_lessons(store: TrajectoryStore) -> None:
-    first = Reflection(text="Check the empty input", scope="family", scope_key="he", topic="sum")
-    await store.add_reflection(first)
+    first = Lesson(text="Check the empty input", scope="family", scope_key="he", topic="sum")
+    await store.add_lesson(first)
     await asyncio.sleep(0.002)
-    second = Reflection(text="Round half up", scope="global", scope_key="*", run_id="run_x")
-    await store.add_reflection(second)
-    other = Reflection(text="Only for t/9", scope="task", scope_key="t/9", status="retired")
-    await store.add_reflection(other)
-    got = await store.get_reflection(first.id[:-3])
+    second = Lesson(text="Round half up", scope="global", scope_key="*", run_id="run_x")
+    await store.add_lesson(second)
+    other = Lesson(text="Only for t/9", scope="task", scope_key="t/9", status="retired")
+    await store.add_lesson(other)
+    got = await store.get_lesson(first.id[:-3])
     assert got == first
-    await _raises(store.get_reflection("rf_nope"), RunNotFound, "an unknown lesson")
-    listed = await store.list_reflections(scope_keys=["he", "*"])
+    await _raises(store.get_lesson("rf_nope"), RunNotFound, "an unknown lesson")
+    listed = await store.list_lessons(scope_keys=["he", "*"])
     assert [r.id for r in listed] == [second.id, first.id]
-    assert [r.id for r in await store.list_reflections(statuses=["retired"])] == [other.id]
-    assert [r.id for r in await store.list_reflections(limit=1)] == [other.id]
+    assert [r.id for r in await store.list_lessons(statuses=["retired"])] == [other.id]
+    assert [r.id for r in await store.list_lessons(limit=1)] == [other.id]
 
     # Counters: many runs finishing at once lose no count.
     await asyncio.gather(
@@ -305,21 +305,21 @@ async def check_lessons(store: TrajectoryStore) -> None:
         store.record_lesson_outcome(["he", "*"], [], passed=True),
         store.record_lesson_outcome(["*"], [second.id, "rf_pruned_meanwhile"], passed=False),
     )
-    counted = await store.get_reflection(first.id)
+    counted = await store.get_lesson(first.id)
     assert (counted.uses, counted.helped) == (10, 5)
-    once = await store.get_reflection(second.id)
+    once = await store.get_lesson(second.id)
     assert (once.uses, once.helped) == (1, 0)
     stats = await store.scope_stats(["he", "*", "never"])
     assert (stats["he"].runs, stats["he"].passed) == (11, 6)
     assert (stats["*"].runs, stats["*"].passed) == (12, 6)
     assert (stats["never"].runs, stats["never"].passed) == (0, 0)
 
-    await store.set_reflection_status(first.id, "demoted")
-    assert (await store.get_reflection(first.id)).status == "demoted"
-    assert (await store.get_reflection(first.id)).uses == 10  # the status keeps the counts
-    await _raises(store.set_reflection_status("rf_nope", "retired"), RunNotFound, "no lesson")
-    assert await store.delete_reflections([first.id, "rf_nope"]) == 1
-    await _raises(store.get_reflection(first.id), RunNotFound, "a deleted lesson")
+    await store.set_lesson_status(first.id, "demoted")
+    assert (await store.get_lesson(first.id)).status == "demoted"
+    assert (await store.get_lesson(first.id)).uses == 10  # the status keeps the counts
+    await _raises(store.set_lesson_status("rf_nope", "retired"), RunNotFound, "no lesson")
+    assert await store.delete_lessons([first.id, "rf_nope"]) == 1
+    await _raises(store.get_lesson(first.id), RunNotFound, "a deleted lesson")
 
 
 async def check_concurrent_appends(store: TrajectoryStore) -> None:
@@ -381,7 +381,7 @@ CHECKS: list[Check] = [
     check_prune,
     check_text_round_trips_as_text,
     check_delete_run,
-    check_reflections,
+    check_lesson_search,
     check_lessons,
     check_concurrent_appends,
     check_benches,

@@ -1,0 +1,53 @@
+"""The standard-library modules the worker imports before its first job.
+
+Every tester and candidate is forked from the worker (through the zygote), so what the
+worker has imported they have too: a candidate imports these at no cost, and without
+reading the interpreter's files, which its unprivileged uid may not be allowed to.
+"""
+
+WARM_MODULES = (
+    "abc",
+    "array",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "io",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "textwrap",
+    "typing",
+    "unicodedata",
+    "contextlib",
+    "numbers",
+    "queue",
+    "secrets",
+    "collections.abc",
+    "pprint",
+    "base64",
+    "binascii",
+    "zlib",
+    "difflib",
+    "fnmatch",
+    "glob",
+    "encodings.idna",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "socket",
+    "traceback",
+)

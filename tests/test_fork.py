@@ -15,6 +15,7 @@ from corrigo.liveness import current_owner
 from corrigo.records import ForkPoint, RunSpec, Step
 from tests.helpers import corrigo as cli
 from tests.helpers import fenced, write_script
+from tests.serve_helpers import FIXED as SERVE_FIXED
 from tests.stores import BACKENDS, fresh_store_url
 from tests.test_story import BUGGY, FIXED
 
@@ -189,3 +190,67 @@ def test_fork_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert f"fork {fork_id} at step 3 · refine · verified" in parent.stdout
     listed = cli("runs", home=home)
     assert f"fork of {parent_id} @3" in listed.stdout
+
+
+def test_fork_over_http(tmp_path: Path) -> None:
+    from tests.serve_helpers import OTHER_TOKEN, demo_files, serve
+
+    files = demo_files(tmp_path / "files")
+    fixer = write_script(
+        tmp_path / "fixer.yaml",
+        {"model": "fixer-script", "tasks": {"fix": {"refiner": [fenced(SERVE_FIXED)]}}},
+    )
+    models = f"script=scripted:{files.script};fixer=scripted:{fixer}"
+    with (
+        serve(tmp_path / "srv", files, env={"CORRIGO_SERVE_MODELS": models}) as srv,
+        srv.client() as http,
+    ):
+        submitted = http.post("/v1/runs", json={"tasks": "demo:fix", "strategy": "refine"})
+        assert submitted.status_code == 202, submitted.text
+        [parent] = submitted.json()["run_ids"]
+        srv.wait(parent)
+        steps = http.get(f"/v1/runs/{parent}/steps").json()["steps"]
+        review = next(s["seq"] for s in steps if s["role"] == "reviewer")
+
+        bad = [
+            ("/v1/runs/run_doesnotexist/fork", {"at": 1}, 404),
+            (f"/v1/runs/{parent}/fork", {"at": 999}, 422),
+            (f"/v1/runs/{parent}/fork", {"at": 0}, 422),
+            (f"/v1/runs/{parent}/fork", {"at": 1, "model": "openai:gpt-4o"}, 422),
+            (f"/v1/runs/{parent}/fork", {"at": 1, "strategy": "nope"}, 422),
+            (f"/v1/runs/{parent}/fork", {"at": 1, "max_rounds": 10_000}, 422),
+        ]
+        for path, body, status in bad:
+            response = http.post(path, json=body)
+            assert response.status_code == status, (body, response.text)
+            assert response.json()["error"]
+        forked = http.post(f"/v1/runs/{parent}/fork", json={"at": review, "model": "fixer"})
+        assert forked.status_code == 202, forked.text
+        [child] = forked.json()["run_ids"]
+        record = srv.wait(child)
+        assert record["spec"]["forked_from"] == {
+            "run_id": parent,
+            "step": review,
+            "schema_version": 1,
+        }
+        assert record["outcome"]["stop_reason"] == "verified"
+        child_steps = http.get(f"/v1/runs/{child}/steps").json()["steps"]
+        strip = {"run_id", "created_at"}
+        assert [{k: v for k, v in s.items() if k not in strip} for s in child_steps[:review]] == [
+            {k: v for k, v in s.items() if k not in strip} for s in steps[:review]
+        ]
+        asked = [(s["role"], s["model"]) for s in child_steps[review:] if s["kind"] == "model"]
+        assert asked == [("refiner", "fixer-script")]
+        replayed = http.post(f"/v1/runs/{child}/replay").json()
+        assert replayed["all_matched"] is True and replayed["model_calls"] == 0
+        # The viewer shows the family: the fork's parent, the parent's forks.
+        page = http.get(f"/runs/{child}")
+        assert page.status_code == 200, page.text[:300]
+        assert f'href="/runs/{parent}"' in page.text and f"at step {review}" in page.text
+        parent_page = http.get(f"/runs/{parent}").text
+        assert f'href="/runs/{child}"' in parent_page
+        listing = http.get("/").text
+        assert f"fork of <a href=\"/runs/{parent}\">{parent}</a> @{review}" in listing
+        # A fork is the caller's: another token may not cancel it.
+        with srv.client(token=OTHER_TOKEN) as other:
+            assert other.post(f"/v1/runs/{child}/cancel").status_code == 403

@@ -308,8 +308,7 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
 
 def _family(record: RunRecord, settings: Settings) -> list[str]:
     """A run's parent (when it is a fork) and its forks, one line each."""
-    import corrigo
-    from corrigo.lifecycle.stored import forks_batch
+    from corrigo.lifecycle.stored import forks_of
 
     lines = []
     parent = record.spec.forked_from
@@ -318,7 +317,7 @@ def _family(record: RunRecord, settings: Settings) -> list[str]:
             f"forked from {parent.run_id} at step {parent.step}: "
             f"steps 1–{parent.step} are that run's"
         )
-    forks = asyncio.run(corrigo.list_runs(batch_id=forks_batch(record.id), settings=settings))
+    forks = asyncio.run(forks_of(record.id, settings=settings))
     for fork in reversed(forks):  # oldest first
         point = fork.spec.forked_from
         at = f" at step {point.step}" if point is not None else ""

@@ -72,7 +72,7 @@ async def ask(
 ) -> Asked:
     """One model call as a stored step; with ``propose`` the reply's code is the candidate."""
     recorded = ctx.log.recorded(key, "model")
-    if recorded is not None and ctx.log.prior_stored:
+    if recorded is not None and ctx.log.is_stored(recorded):
         # Resuming this run: the step is stored already (and in the ledger's opening
         # balance); the model is not asked again.
         step = await ctx.log.reuse(recorded)
@@ -191,7 +191,7 @@ async def run_tests(
     """The candidate against the visible (+ generated) or hidden tests, as a stored step."""
     recorded = ctx.log.recorded(key, "exec")
     if recorded is not None and recorded.verdict is not None:
-        if ctx.log.prior_stored:
+        if ctx.log.is_stored(recorded):
             step = await ctx.log.reuse(recorded)
             assert step.verdict is not None
             return step.verdict, Spend()
@@ -288,7 +288,7 @@ async def record_verdict(
     """Store a verdict computed without the sandbox (a math answer against its check) as
     the candidate's verify step; on resume the stored one is reused."""
     recorded = ctx.log.recorded(key, "exec")
-    if recorded is not None and recorded.verdict is not None and ctx.log.prior_stored:
+    if recorded is not None and recorded.verdict is not None and ctx.log.is_stored(recorded):
         step = await ctx.log.reuse(recorded)
         assert step.verdict is not None
         return step.verdict

@@ -33,6 +33,8 @@ class StepLog:
     ``reuse_exec`` says whether recorded sandbox results are reused (exact replay) or
     the candidates run again (re-verify). ``start_seq`` is the last sequence number
     already stored (resume): new steps are numbered after it, so none conflicts.
+    ``borrowed`` holds steps of another run served by key and stored again as this run's
+    (a fork's steps up to its fork point), beside ``prior``.
     """
 
     def __init__(
@@ -44,10 +46,12 @@ class StepLog:
         prior_stored: bool = False,
         reuse_exec: bool = True,
         start_seq: int | None = None,
+        borrowed: Mapping[str, Step] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.prior = dict(prior or {})
+        self.borrowed = {k: v for k, v in (borrowed or {}).items() if k not in self.prior}
         self.prior_stored = prior_stored
         self.reuse_exec = reuse_exec
         if start_seq is None:
@@ -56,7 +60,7 @@ class StepLog:
         self._lock: asyncio.Lock | None = None
 
     def recorded(self, key: str, kind: str) -> Step | None:
-        step = self.prior.get(key)
+        step = self.prior.get(key) or self.borrowed.get(key)
         if step is None or step.kind != kind:
             return None
         if kind == "exec" and not self.reuse_exec:
@@ -77,9 +81,14 @@ class StepLog:
         _emit({"event": "step", "key": stored.key, "role": stored.role, "round": stored.round})
         return stored
 
+    def is_stored(self, step: Step) -> bool:
+        """Whether a recorded ``step`` is already this run's in the store (resuming), as
+        opposed to one from another run to be stored again (a replay, a fork's past)."""
+        return self.prior_stored and self.prior.get(step.key or "") is step
+
     async def reuse(self, step: Step) -> Step:
         """A recorded step taken as this run's: stored again unless it already is."""
-        if self.prior_stored:
+        if self.is_stored(step):
             _emit({"event": "step", "key": step.key, "role": step.role, "round": step.round})
             return step
         return await self.append(step)

@@ -25,7 +25,7 @@ from corrigo.lifecycle.execute import EventCallback
 from corrigo.lifecycle.options import RunOptions, build_specs, plan
 from corrigo.lifecycle.session import Session
 from corrigo.lifecycle.stored import forks_batch
-from corrigo.records import ForkPoint, Outcome, RunRecord, RunSpec, Step
+from corrigo.records import ForkPoint, Outcome, RunRecord, RunSpec
 from corrigo.storage.base import TrajectoryStore
 
 
@@ -61,9 +61,10 @@ async def prepare_fork(
     model: str | None = None,
     roles: Mapping[str, str] | None = None,
     max_rounds: int | None = None,
-) -> tuple[RunSpec, dict[str, Step]]:
-    """The fork's spec and the parent's steps it reuses (by key), checked; nothing is
-    stored. The serve API stores the spec as a queued run; :func:`fork` runs it."""
+) -> RunSpec:
+    """The fork's spec, checked; nothing is stored. The serve API stores it as a queued
+    run; :func:`fork` runs it (the session serves the parent's steps up to the fork
+    point to it, see :meth:`Session.fork_past`)."""
     from corrigo.lifecycle.stored import resolve_run_id
     from corrigo.liveness import shown
 
@@ -87,9 +88,7 @@ async def prepare_fork(
         store_label=parent.spec.store,
         batch_id=forks_batch(parent.id),
     )
-    spec = spec.model_copy(update={"forked_from": ForkPoint(run_id=parent.id, step=at)})
-    reused = {s.key: s for s in steps if s.seq <= at and s.key}
-    return spec, reused
+    return spec.model_copy(update={"forked_from": ForkPoint(run_id=parent.id, step=at)})
 
 
 async def _fork_in(
@@ -102,18 +101,11 @@ async def _fork_in(
     max_rounds: int | None,
     on_event: EventCallback | None,
 ) -> Outcome:
-    spec, reused = await prepare_fork(
+    spec = await prepare_fork(
         session, run_id, at=at, strategy=strategy, model=model, roles=roles, max_rounds=max_rounds
     )
-    from corrigo.graphs.context import StepLog
-
     models = await session.models(spec.roles)  # checked before the fork is stored
-    assert session.runs is not None
-    # The parent's steps up to the fork point are served by key (replies and execution
-    # results alike) and stored again as the fork's own; execute points the log at the
-    # fork's run once it is created.
-    log = StepLog(session.runs, "", prior=reused, prior_stored=False, reuse_exec=True)
-    return await session.execute(spec, roles=models, on_event=on_event, log=log)
+    return await session.execute(spec, roles=models, on_event=on_event)
 
 
 def _options(

@@ -20,7 +20,7 @@ from corrigo.config import Settings
 from corrigo.lifecycle.execute import EventCallback, execute
 from corrigo.lifecycle.stored import enter_store
 from corrigo.models import ChatModel, check_models, close_models, get_model
-from corrigo.records import Outcome, RunRecord, RunSpec
+from corrigo.records import ForkPoint, Outcome, RunRecord, RunSpec, Step
 from corrigo.sandbox.base import Sandbox, get_sandbox
 from corrigo.storage.base import TrajectoryStore
 
@@ -149,8 +149,13 @@ class Session:
         log: Any = None,
         run_id: str | None = None,
     ) -> Outcome:
-        """Run ``spec`` as a new stored run (``roles``: models already picked for it)."""
+        """Run ``spec`` as a new stored run (``roles``: models already picked for it). A
+        fork's spec (``forked_from``) starts with its parent's steps up to the fork point."""
         assert self.runs is not None, "the session is not open"
+        if log is None and spec.forked_from is not None:
+            from corrigo.graphs.context import StepLog
+
+            log = StepLog(self.runs, "", borrowed=await self.fork_past(spec.forked_from))
         return await execute(
             spec,
             roles=roles if roles is not None else await self.models(spec.roles),
@@ -182,12 +187,14 @@ class Session:
         if claim:
             await self.runs.claim_run(record.id, current_owner(), expected=record.owner)
         steps = await self.runs.get_steps(record.id)
+        point = record.spec.forked_from
         log = StepLog(
             self.runs,
             record.id,
             prior={s.key: s for s in steps if s.key},
             prior_stored=True,
             start_seq=max((s.seq for s in steps), default=0),
+            borrowed=await self.fork_past(point) if point is not None else None,
         )
         return await execute(
             record.spec,
@@ -201,3 +208,11 @@ class Session:
             resume=True,
             data_dir=self.settings.home,
         )
+
+    async def fork_past(self, point: ForkPoint) -> dict[str, Step]:
+        """A fork's past: its parent's steps up to the fork point, by key. They are served
+        to the fork's graph as an exact replay serves them (no model asked, nothing
+        executed) and stored again as the fork's own steps."""
+        assert self.runs is not None, "the session is not open"
+        steps = await self.runs.get_steps(point.run_id)
+        return {s.key: s for s in steps if s.seq <= point.step and s.key}

@@ -93,6 +93,11 @@ class RunQueue:
         self._dispatcher: asyncio.Task[None] | None = None
 
     @property
+    def session(self) -> Session:
+        """The session the queue's runs execute in (its store, sandboxes and models)."""
+        return self._session
+
+    @property
     def running(self) -> int:
         return len(self._tasks)
 

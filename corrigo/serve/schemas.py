@@ -104,6 +104,35 @@ class RunRequest(BaseModel):
     budgets: BudgetsIn = Field(default_factory=BudgetsIn)
 
 
+class ForkRequest(BaseModel):
+    """``POST /v1/runs/{id}/fork``: a new run that takes the run's steps up to ``at`` and
+    goes on with the options given (the others are the run's)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"at": 3, "model": "default"}]},
+    )
+    at: int = Field(ge=1, description="The last step taken from the run (its seq).")
+    strategy: str | None = Field(default=None, description="Strategy from there on.")
+    model: str | None = Field(
+        default=None, description="A configured model's name for every role from there on."
+    )
+    max_rounds: int | None = Field(default=None, ge=1, description="Rounds at most.")
+
+
+def capped(budgets: Budgets, caps: Budgets) -> Budgets:
+    """``budgets`` with every field above the server's cap lowered to the cap (a fork
+    keeps its parent's budgets, which may come from a run made outside the server)."""
+    update: dict[str, Any] = {}
+    for key in Budgets.model_fields:
+        cap, value = getattr(caps, key), getattr(budgets, key)
+        if key == "schema_version" or cap is None:
+            continue
+        if value is None or value > cap:
+            update[key] = cap
+    return budgets.model_copy(update=update)
+
+
 class Submitted(BaseModel):
     batch_id: str
     run_ids: list[str]

@@ -227,6 +227,7 @@ async def runs_page(
 
 async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
     import corrigo
+    from corrigo.lifecycle.stored import forks_of
 
     try:
         stored = await corrigo.load_run(run_id, **_source(request))
@@ -248,6 +249,7 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "kind": kind,
         "live": record.status in ("queued", "running"),
         "params": json.dumps(record.spec.params, sort_keys=True, default=str),
+        "forks": await forks_of(record.id, **_source(request)),
     }
 
 

@@ -214,3 +214,58 @@ async def replay(
         stop_reason=report.stop_reason,
         recorded_stop_reason=report.recorded_stop_reason,
     )
+
+
+@router.post("/runs/{run_id}/fork", status_code=202, response_model=schemas.Submitted)
+async def fork(
+    run_id: str,
+    body: schemas.ForkRequest,
+    caller: CallerDep,
+    config: ConfigDep,
+    queue: QueueDep,
+) -> schemas.Submitted:
+    """Queue a fork of a stored run: its steps up to ``at`` are the run's, reused (no model
+    asked, nothing executed again); from there it goes on with the options given. Every
+    model the fork would use must be one of the server's; its budgets stay within the
+    server's caps. The fork is the caller's run (listed, cancelled and counted as such)."""
+    from corrigo.graphs.registry import parse_strategy
+    from corrigo.lifecycle.fork import prepare_fork
+
+    if body.strategy is not None:
+        if schemas.looks_like_place(body.strategy):
+            raise ApiError(422, "path_not_allowed", "strategy must be a strategy's name")
+        _, named = parse_strategy(body.strategy)
+        schemas.check_params(named)
+    if body.max_rounds is not None and body.max_rounds > config.caps.max_rounds:
+        raise ApiError(
+            422,
+            "over_cap",
+            f"max_rounds={body.max_rounds} is above this server's cap of {config.caps.max_rounds}",
+        )
+    model = schemas.model_spec(body.model, config.models) if body.model is not None else None
+    spec = await prepare_fork(
+        queue.session,
+        run_id,
+        at=body.at,
+        strategy=body.strategy,
+        model=model,
+        max_rounds=body.max_rounds,
+    )
+    allowed = set(config.models.values())
+    foreign = sorted(set(spec.roles.values()) - allowed)
+    if foreign:
+        raise ApiError(
+            422,
+            "model_not_allowed",
+            f"the run used models this server does not offer ({len(foreign)}): name one of "
+            f"its models ({', '.join(config.models)}) with 'model'",
+        )
+    schemas.check_params(spec.params)
+    spec = spec.model_copy(
+        update={
+            "budgets": schemas.capped(spec.budgets, config.caps),
+            "batch_id": batch_for(caller),
+        }
+    )
+    [record] = await queue.submit([spec], caller)
+    return schemas.Submitted(batch_id=spec.batch_id or "", run_ids=[record.id])

@@ -300,9 +300,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another source tree, timed alongside")
     args = parser.parse_args()
 
-    path = ensure_store(args.cache, args.runs, args.steps)
-    home = args.cache / "home"
+    path = ensure_store(args.cache.resolve(), args.runs, args.steps)
+    home = path.parent / "home"
     home.mkdir(exist_ok=True)
+    # ``python -c`` puts the working directory first on sys.path: a corrigo checkout there
+    # would shadow the tree under test (or the --baseline one).
+    os.chdir(home)
     env = {**os.environ, "CORRIGO_HOME": str(home), "CORRIGO_STORE": f"sqlite:///{path}"}
     script = Path(sys.executable).with_name("corrigo")
     cli = [str(script)] if script.exists() else [sys.executable, "-m", "corrigo"]

@@ -250,7 +250,7 @@ def test_fork_over_http(tmp_path: Path) -> None:
         parent_page = http.get(f"/runs/{parent}").text
         assert f'href="/runs/{child}"' in parent_page
         listing = http.get("/").text
-        assert f"fork of <a href=\"/runs/{parent}\">{parent}</a> @{review}" in listing
+        assert f'fork of <a href="/runs/{parent}">{parent}</a> @{review}' in listing
         # A fork is the caller's: another token may not cancel it.
         with srv.client(token=OTHER_TOKEN) as other:
             assert other.post(f"/v1/runs/{child}/cancel").status_code == 403

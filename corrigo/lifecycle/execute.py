@@ -8,7 +8,6 @@ and checkpointer, and :mod:`corrigo.lifecycle.api` is what callers use.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from corrigo.errors import SandboxError, StoreError
 from corrigo.graphs import lessons
 from corrigo.graphs.context import RunContext, StepLog
 from corrigo.graphs.policies import answer_attempt, best_attempt, first_attempt
-from corrigo.graphs.registry import get_strategy
+from corrigo.graphs.registry import Strategy, get_strategy
 from corrigo.graphs.state import LoopState, initial_state
 from corrigo.liveness import current_owner
 from corrigo.models import ChatModel
@@ -112,24 +111,18 @@ def outcome_from_state(state: LoopState, ctx: RunContext, strategy: str, seconds
     )
 
 
-@functools.cache
-def _compiled(name: str) -> Any:
-    """A strategy's compiled graph, built once: it holds no run state (each run brings
-    its context and input), so every run of the strategy shares it."""
-    return get_strategy(name).build().compile()
-
-
+_PLAIN: dict[str, Any] = {}
 _WITH_CHECKPOINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def _compiled_with(name: str, checkpointer: Any) -> Any:
-    """The strategy's graph compiled with ``checkpointer``, built once per checkpointer."""
-    if checkpointer is None:
-        return _compiled(name)
-    graphs = _WITH_CHECKPOINTS.setdefault(checkpointer, {})
-    if name not in graphs:
-        graphs[name] = get_strategy(name).build().compile(checkpointer=checkpointer)
-    return graphs[name]
+def _compiled_with(strategy: Strategy, checkpointer: Any) -> Any:
+    """The strategy's graph compiled (with ``checkpointer`` when given), built once per
+    checkpointer: it holds no run state (each run brings its context and input), so
+    every run of the strategy shares it."""
+    graphs = _PLAIN if checkpointer is None else _WITH_CHECKPOINTS.setdefault(checkpointer, {})
+    if strategy.name not in graphs:
+        graphs[strategy.name] = strategy.build().compile(checkpointer=checkpointer)
+    return graphs[strategy.name]
 
 
 async def execute(
@@ -153,7 +146,7 @@ async def execute(
     from its last checkpoint, or from the start when it has none, reusing its steps."""
     strategy = get_strategy(spec.strategy)
     params = strategy.resolve(spec.params)
-    compiled = _compiled_with(spec.strategy, checkpointer)
+    compiled = _compiled_with(strategy, checkpointer)
     if resume:
         if run_id is None:
             raise ValueError("resume needs the run id")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -201,3 +204,57 @@ def test_a_run_with_a_dead_owner_is_interrupted_in_the_api_too(stored: Stored) -
         corrigo.list_runs(query=corrigo.RunQuery(status="running"), settings=settings)
     )
     assert [r.id for r in running] == [stored.ids["c"]]
+
+
+_LISTING = """
+import sys
+from corrigo.cli import main
+
+try:
+    main(["runs", "--json"])
+finally:
+    heavy = ("sqlalchemy", "alembic", "corrigo.cli.bench", "corrigo.cli.run", "corrigo.cli.serve")
+    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+def test_listing_a_sqlite_store_loads_no_sqlalchemy_and_no_other_command(stored: Stored) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRIGO_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _LISTING],
+        capture_output=True,
+        text=True,
+        env={**env, "CORRIGO_HOME": str(stored.home)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 5
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+_ATTACHED = """
+import importlib, sys, typer.main
+from corrigo.cli.app import app
+
+importlib.import_module("corrigo.cli." + sys.argv[1])
+group = typer.main.get_group(app)
+# Groups with no command yet (models, lessons... before their module) are not attached.
+print(" ".join(name for name, c in group.commands.items() if getattr(c, "commands", True)))
+"""
+
+
+def test_each_command_is_attached_by_the_module_commands_names() -> None:
+    """`corrigo NAME` imports COMMANDS[NAME] alone: that module must attach NAME, and
+    every command some module attaches must be in COMMANDS."""
+    from corrigo.cli.app import COMMANDS
+
+    started = {
+        module: subprocess.Popen(
+            [sys.executable, "-c", _ATTACHED, module], stdout=subprocess.PIPE, text=True
+        )
+        for module in sorted(set(COMMANDS.values()))
+    }
+    attached = {module: set(p.communicate(timeout=300)[0].split()) for module, p in started.items()}
+    for name, module in COMMANDS.items():
+        assert name in attached[module], (name, module, attached[module])
+    assert set().union(*attached.values()) == set(COMMANDS)

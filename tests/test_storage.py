@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,41 @@ async def test_claim_is_compare_and_set_across_stores(tmp_path: Path) -> None:
             assert (await b.get_run(run.id)).owner == won[0].owner
             with pytest.raises(RunNotFound):
                 await a.claim_run("run_missing", "a/1/1", expected=None)
+
+
+def test_sqlite_reads_without_the_engine_match_what_the_engine_does() -> None:
+    """A SQLite file at head is listed through sqlite3 (corrigo.storage.sql.direct): its
+    times are compared as the text SQLAlchemy stores, its URLs read as SQLAlchemy reads
+    them (or left to the engine)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    from corrigo.storage.sql import direct
+    from corrigo.storage.sql.rows import as_utc
+    from corrigo.storage.sql.schema import runs
+
+    dialect = sqlite.dialect()
+    bind = runs.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    for moment in (
+        datetime(2025, 1, 31, 14, 0, tzinfo=UTC),
+        datetime(2025, 6, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(5, 1, 2, 3, 4, 5, 6),  # naive: UTC
+    ):
+        assert direct.stored_time(moment, "sqlite") == bind(as_utc(moment))
+    urls = [
+        "sqlite:////tmp/a.db",
+        "sqlite:///relative/a.db",
+        "sqlite:///~/a.db",
+        "sqlite:///a#b@c:d.db",
+        "sqlite:///a%20b.db",
+        "sqlite:///a.db?timeout=1",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite+pysqlite:///a.db",
+        POSTGRES_URL,
+    ]
+    for url in urls:
+        path = direct.sqlite_file(url)
+        assert path is None or path == sa.engine.make_url(url).database, url
+    assert direct.sqlite_file("sqlite:////tmp/a.db") == "/tmp/a.db"

@@ -1,16 +1,72 @@
-"""The typer application and the options every command shares."""
+"""The typer application and the options every command shares.
+
+Each command lives in a module of :mod:`corrigo.cli` that attaches it to ``app`` when
+imported. Only the invoked command's module is imported (``corrigo runs`` loads
+``cli/runs.py`` alone, not the modules of bench, serve...): :class:`Commands` imports a
+module when its command is looked up, and all of them when the commands are listed
+(``corrigo --help``, a mistyped command).
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import typer
+import typer.main
 from rich.console import Console
+from typer.core import TyperGroup
 
 from corrigo.config import Settings
 
+#: The module of :mod:`corrigo.cli` that defines each command, in the order they are
+#: imported to list them all (which is the order ``corrigo --help`` shows them in).
+COMMANDS = {
+    "bench": "bench",
+    "doctor": "doctor",
+    "export": "export",
+    "fork": "fork",
+    "lessons": "lessons",
+    "models": "models",
+    "replay": "replay",
+    "resume": "resume",
+    "run": "run",
+    "runs": "runs",
+    "show": "runs",
+    "sandbox": "sandbox",
+    "serve": "serve",
+    "suites": "suites",
+}
+
+
+class Commands(TyperGroup):
+    """The ``corrigo`` group, whose commands are imported when they are asked for."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMANDS.get(cmd_name)
+        self._load([module] if module else COMMANDS.values())
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load(COMMANDS.values())
+        return super().list_commands(ctx)
+
+    def _load(self, modules: Iterable[str]) -> None:
+        missing = [m for m in modules if f"corrigo.cli.{m}" not in sys.modules]
+        if not missing:
+            return
+        for module in dict.fromkeys(missing):
+            importlib.import_module(f"corrigo.cli.{module}")
+        # The click commands of everything attached to ``app`` so far, in its order.
+        self.commands = dict(typer.main.get_group(app).commands)
+
+
 app = typer.Typer(
     name="corrigo",
+    cls=Commands,
     help="Self-correcting LLM workflows: draft, test, critique, revise, record, replay.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,25 +98,3 @@ HomeOption = typer.Option(None, "--home", help="Data directory (default: CORRIGO
 def settings_for(store: str | None = None, home: Path | None = None, **more: object) -> Settings:
     """Settings from the environment, with the command line's overrides."""
     return Settings.from_env().with_overrides(store_url=store, home=home, **more)
-
-
-def _register() -> None:
-    # Importing the command modules attaches their commands to ``app``.
-    from corrigo.cli import (  # noqa: F401
-        bench,
-        doctor,
-        export,
-        fork,
-        lessons,
-        models,
-        replay,
-        resume,
-        run,
-        runs,
-        sandbox,
-        serve,
-        suites,
-    )
-
-
-_register()

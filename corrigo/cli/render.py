@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.markup import escape
-from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:  # the records (pydantic) load with the commands that use them
     from corrigo.records import Candidate, Outcome, RunRecord, Step, Task, Verdict
@@ -125,30 +125,37 @@ def totals_line(outcomes: Sequence[Outcome]) -> str:
 
 
 _STATUS_STYLE = {
-    "queued": "[yellow]queued[/yellow]",
-    "finished": "[green]finished[/green]",
-    "running": "[cyan]running[/cyan]",
-    "interrupted": "[bold red]interrupted[/bold red]",
+    "queued": "yellow",
+    "finished": "green",
+    "running": "cyan",
+    "interrupted": "bold red",
 }
+_MARK_STYLE = {True: ("pass", "green"), False: ("fail", "red"), None: ("-", "")}
 
 
 def runs_table(records: Sequence[RunRecord]) -> Table:
-    table = Table(title="stored runs", title_justify="left")
+    """One row per run. The cells are Text, not markup, so that a long listing is
+    drawn without parsing markup in each of its cells."""
+    table = Table(title=Text("stored runs", style="table.title"), title_justify="left")
     for name in ("run", "created", "task", "strategy", "model", "status", "stop", "hidden"):
-        table.add_column(name, no_wrap=name in ("run", "created", "status"))
+        table.add_column(Text(name), no_wrap=name in ("run", "created", "status"))
     for r in records:
         o = r.outcome
         models = sorted(set(r.spec.roles.values()))
+        run = Text(r.id)
         point = r.spec.forked_from
+        if point is not None:
+            run.append(f"\nfork of {point.run_id} @{point.step}", style="dim")
         table.add_row(
-            r.id if point is None else f"{r.id}\n[dim]fork of {point.run_id} @{point.step}[/dim]",
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(r.spec.task.id),
-            escape(r.spec.strategy),
-            escape(", ".join(models)),
-            _STATUS_STYLE.get(r.status, r.status),
-            stop_text(o) if o else "-",
-            _mark(o.hidden_passed) if o else "-",
+            run,
+            Text(r.created_at.strftime("%Y-%m-%d %H:%M:%S")),
+            Text(r.spec.task.id),
+            Text(r.spec.strategy),
+            Text(", ".join(models)),
+            # Styled as markup would: the words, not the cell's padding (Text.assemble).
+            Text.assemble((r.status, _STATUS_STYLE.get(r.status, ""))),
+            Text(stop_text(o) if o else "-"),
+            Text.assemble(_MARK_STYLE[o.hidden_passed if o else None]),
         )
     return table
 
@@ -200,6 +207,8 @@ def answer_step(step: Step, codes: dict[str, str], task: Task) -> list[Renderabl
         if step.role == "checker":
             return parts + _program_reply(step)
         if step.candidate is None:
+            from rich.panel import Panel  # loaded by 'corrigo show' only
+
             title = TEXT_TITLES.get(step.node, step.node)
             return [*parts, Panel(escape(step.output or ""), title=title, title_align="left")]
         return parts + _answer(step, step.candidate, codes, task)

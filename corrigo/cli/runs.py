@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import RenderableType
 from rich.markup import escape
-from rich.panel import Panel
 
 from corrigo.cli.app import HomeOption, StoreOption, app, console, settings_for
 from corrigo.cli.render import (
@@ -165,7 +164,8 @@ def runs_command(
     if stopped:
         console.print(
             f"{stopped} interrupted (their process is gone): continue with "
-            "'corrigo resume RUN' or 'corrigo resume --all'"
+            "'corrigo resume RUN' or 'corrigo resume --all'",
+            emoji=False,  # none to replace: rich's table of emoji codes stays unloaded
         )
 
 
@@ -269,6 +269,8 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
                 console.print(_syntax(code_diff(parent, candidate.code), "diff"))
             codes[candidate.key or str(step.seq)] = candidate.code
             return
+        from rich.panel import Panel  # loaded by 'corrigo show' only
+
         title = TEXT_TITLES.get(step.node, step.node)
         console.print(Panel(escape(step.output or ""), title=title, title_align="left"))
         return

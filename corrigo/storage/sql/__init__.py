@@ -24,7 +24,10 @@ write of JSON, so concurrent runs lose no count on either database.
 The modules follow the contracts: :mod:`.connection` (engines, transactions, errors,
 migrating on open), :mod:`.runs`, :mod:`.lessons` and :mod:`.benches` (one part of the
 store each, over :mod:`.rows`' shared helpers), and :mod:`.store`, which puts them
-together as :class:`SQLStore`.
+together as :class:`SQLStore`. :mod:`.direct` is what needs no SQLAlchemy: the runs
+listing as SQL text, and reading a SQLite file already at head with ``sqlite3``, so
+that importing this package and listing such a store (``corrigo runs``) load neither
+SQLAlchemy nor Alembic; the engine starts with the first call that needs it.
 """
 
 from corrigo.storage.sql.connection import engine_url

@@ -1,15 +1,18 @@
-"""Bench specs in the ``sql`` store: one row of ``corrigo_benches`` each."""
+"""Bench specs in the ``sql`` store: one row of ``corrigo_benches`` each (SQLAlchemy and
+the table are imported where they are used, see :mod:`.connection`)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from corrigo.errors import RunNotFound, StoreError
 from corrigo.records import BenchSpec
 from corrigo.storage.benches import BenchStore
 from corrigo.storage.sql.connection import SQLConnection
 from corrigo.storage.sql.rows import decode, dialect_insert, only_row
-from corrigo.storage.sql.schema import benches
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class SQLBenches(SQLConnection, BenchStore):
@@ -19,6 +22,10 @@ class SQLBenches(SQLConnection, BenchStore):
         payload = spec.model_dump_json()
 
         def insert(conn: sa.Connection) -> None:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import benches
+
             stmt = (
                 dialect_insert(conn, benches)
                 .values(id=spec.id, record=payload, created_at=spec.created_at)
@@ -36,6 +43,10 @@ class SQLBenches(SQLConnection, BenchStore):
 
     async def get_bench(self, bench_id: str) -> BenchSpec:
         def select(conn: sa.Connection) -> str:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import benches
+
             if bench_id != "last":
                 return str(only_row(conn, benches, bench_id, "bench").record)
             newest = sa.select(benches.c.record).order_by(
@@ -50,6 +61,10 @@ class SQLBenches(SQLConnection, BenchStore):
 
     async def list_benches(self, limit: int = 50) -> list[BenchSpec]:
         def select(conn: sa.Connection) -> list[str]:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import benches
+
             query = sa.select(benches.c.record).order_by(
                 benches.c.created_at.desc(), benches.c.id.desc()
             )

@@ -5,24 +5,24 @@ one name): its record as added, its text again for search, and the columns updat
 place, ``uses``, ``helped`` and ``status``, which override the record's copies on every
 read. Scope counters are rows of ``corrigo_lesson_scopes``. Every counter changes by
 ``UPDATE ... SET n = n + 1`` (an upsert for scopes), so concurrent runs lose no count.
+SQLAlchemy and the tables are imported where they are used (see :mod:`.connection`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, get_args
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, get_args
 
 from corrigo.errors import RunNotFound, StoreError, UsageError
 from corrigo.records import Lesson, LessonStatus, ScopeStats
 from corrigo.storage.lessons import LessonStore
 from corrigo.storage.sql.connection import SQLConnection
 from corrigo.storage.sql.rows import chunks, decode, dialect_insert, only_row
-from corrigo.storage.sql.schema import lesson_scopes, lessons
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 _LESSON_STATUSES = frozenset(get_args(LessonStatus))
-_LESSON_COLUMNS = (lessons.c.uses, lessons.c.helped, lessons.c.status)
 
 
 class SQLLessons(SQLConnection, LessonStore):
@@ -30,6 +30,8 @@ class SQLLessons(SQLConnection, LessonStore):
 
     async def add_lesson(self, lesson: Lesson) -> None:
         def insert(conn: sa.Connection) -> None:
+            from corrigo.storage.sql.schema import lessons
+
             conn.execute(
                 lessons.insert().values(
                     id=lesson.id,
@@ -48,7 +50,9 @@ class SQLLessons(SQLConnection, LessonStore):
 
     async def get_lesson(self, lesson_id: str) -> Lesson:
         def select(conn: sa.Connection) -> Any:
-            return only_row(conn, lessons, lesson_id, "lesson", *_LESSON_COLUMNS)
+            from corrigo.storage.sql.schema import lessons
+
+            return only_row(conn, lessons, lesson_id, "lesson", *_counters())
 
         return _lesson(await self._call(select))
 
@@ -58,7 +62,11 @@ class SQLLessons(SQLConnection, LessonStore):
         statuses: Sequence[LessonStatus] | None = None,
         limit: int = 100,
     ) -> list[Lesson]:
-        stmt = sa.select(lessons.c.record, *_LESSON_COLUMNS)
+        import sqlalchemy as sa
+
+        from corrigo.storage.sql.schema import lessons
+
+        stmt = sa.select(lessons.c.record, *_counters())
         if scope_keys is not None:
             stmt = stmt.where(lessons.c.scope_key.in_(list(scope_keys)))
         if statuses is not None:
@@ -68,7 +76,11 @@ class SQLLessons(SQLConnection, LessonStore):
     async def search_lessons(
         self, query: str = "", scope_key: str | None = None, limit: int = 5
     ) -> list[Lesson]:
-        stmt = sa.select(lessons.c.record, *_LESSON_COLUMNS)
+        import sqlalchemy as sa
+
+        from corrigo.storage.sql.schema import lessons
+
+        stmt = sa.select(lessons.c.record, *_counters())
         for word in query.lower().split():
             stmt = stmt.where(sa.func.lower(lessons.c.text).contains(word, autoescape=True))
         if scope_key is not None:
@@ -76,6 +88,8 @@ class SQLLessons(SQLConnection, LessonStore):
         return await self._lessons(stmt, limit)
 
     async def _lessons(self, stmt: sa.Select[Any], limit: int) -> list[Lesson]:
+        from corrigo.storage.sql.schema import lessons
+
         stmt = stmt.order_by(lessons.c.created_at.desc(), lessons.c.id.desc())
 
         def select(conn: sa.Connection) -> list[Any]:
@@ -91,6 +105,8 @@ class SQLLessons(SQLConnection, LessonStore):
             return
 
         def count(conn: sa.Connection) -> None:
+            from corrigo.storage.sql.schema import lesson_scopes, lessons
+
             # Sorted keys and ids: concurrent transactions lock rows in one order.
             for key in keys:
                 stmt = dialect_insert(conn, lesson_scopes).values(scope_key=key, runs=1, passed=won)
@@ -116,6 +132,10 @@ class SQLLessons(SQLConnection, LessonStore):
         keys = list(dict.fromkeys(scope_keys))
 
         def select(conn: sa.Connection) -> dict[str, tuple[int, int]]:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import lesson_scopes
+
             query = sa.select(lesson_scopes).where(lesson_scopes.c.scope_key.in_(keys))
             return {row.scope_key: (row.runs, row.passed) for row in conn.execute(query)}
 
@@ -132,6 +152,8 @@ class SQLLessons(SQLConnection, LessonStore):
             raise UsageError(f"unknown lesson status {status!r}")
 
         def update(conn: sa.Connection) -> int:
+            from corrigo.storage.sql.schema import lessons
+
             stmt = lessons.update().where(lessons.c.id == lesson_id)
             return conn.execute(stmt.values(status=status)).rowcount
 
@@ -142,12 +164,21 @@ class SQLLessons(SQLConnection, LessonStore):
         ids = sorted(set(lesson_ids))
 
         def delete(conn: sa.Connection) -> int:
+            from corrigo.storage.sql.schema import lessons
+
             return sum(
                 conn.execute(lessons.delete().where(lessons.c.id.in_(chunk))).rowcount
                 for chunk in chunks(ids)
             )
 
         return await self._call(delete, write=True) if ids else 0
+
+
+def _counters() -> tuple[sa.Column[Any], ...]:
+    """The columns updated in place, which override the record's copies."""
+    from corrigo.storage.sql.schema import lessons
+
+    return (lessons.c.uses, lessons.c.helped, lessons.c.status)
 
 
 def _lesson(row: Any) -> Lesson:

@@ -1,20 +1,21 @@
 """Helpers every part of the ``sql`` store uses to find, lock and decode rows.
 
 Each runs inside a function given to ``SQLConnection._call``, on its connection: they
-never start transactions of their own.
+never start transactions of their own. SQLAlchemy is imported by the functions that use
+it, as in the rest of the package: reading a SQLite file (:mod:`.direct`) needs none.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 
 from corrigo.errors import RunNotFound, StoreError
-from corrigo.storage.sql.schema import runs
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 T = TypeVar("T")
 
@@ -23,8 +24,13 @@ CHUNK = 500  # ids per IN (...) list
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that can say ``ON CONFLICT`` on this database."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def locked(conn: sa.Connection, stmt: sa.Select[Any]) -> sa.Select[Any]:
@@ -43,6 +49,10 @@ def only_row(
 ) -> Any:
     """The one row (``id``, ``record``, columns) whose id is ``key`` or, for 6+
     characters, starts with it; RunNotFound when there is none or several."""
+    import sqlalchemy as sa
+
+    from corrigo.storage.sql.schema import runs
+
     extra = [table.c.owner] if table is runs else []
     query = sa.select(table.c.id, table.c.record, *extra, *columns)
     exact = query.where(table.c.id == key)

@@ -4,24 +4,26 @@ A run is a row of ``corrigo_runs`` (its record as JSON, plus the columns queries
 on) and one row of ``corrigo_run_models`` per model its roles use; its steps are rows
 of ``corrigo_steps`` keyed by ``(run_id, seq)``. The owner column, not the record's
 copy, says who runs it now: ``claim_run`` swaps it with one conditional UPDATE.
+
+The listing is SQL text (:func:`.direct.listing`), which a SQLite file answers through
+``sqlite3``; everything else imports SQLAlchemy and the tables where it is used.
 """
 
 from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, Literal
-
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING, Any, Literal
 
 from corrigo.errors import RunNotFound, StoreError, UsageError
 from corrigo.records import Outcome, RunQuery, RunRecord, RunSpec, Step, new_id, utcnow
 from corrigo.storage.runs import RunStore
 from corrigo.storage.sql.connection import SQLConnection
-from corrigo.storage.sql.rows import as_utc, chunks, decode, like_prefix, locked, only_row
-from corrigo.storage.sql.schema import run_models, runs, steps
+from corrigo.storage.sql.direct import listing
+from corrigo.storage.sql.rows import as_utc, chunks, decode, locked, only_row
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class SQLRuns(SQLConnection, RunStore):
@@ -39,6 +41,8 @@ class SQLRuns(SQLConnection, RunStore):
         models = sorted(set(spec.roles.values()))
 
         def insert(conn: sa.Connection) -> None:
+            from corrigo.storage.sql.schema import run_models, runs
+
             conn.execute(
                 runs.insert().values(
                     id=record.id,
@@ -61,6 +65,10 @@ class SQLRuns(SQLConnection, RunStore):
 
     async def claim_run(self, run_id: str, owner: str, expected: str | None) -> RunRecord:
         def claim(conn: sa.Connection) -> tuple[str, str | None]:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import runs
+
             swapped = conn.execute(
                 runs.update()
                 .where(
@@ -103,6 +111,11 @@ class SQLRuns(SQLConnection, RunStore):
         }
 
         def insert(conn: sa.Connection) -> None:
+            import sqlalchemy as sa
+            from sqlalchemy.exc import IntegrityError
+
+            from corrigo.storage.sql.schema import steps
+
             try:
                 if conn.execute(_step_insert(conn.dialect.name), row).rowcount == 1:
                     return
@@ -125,6 +138,8 @@ class SQLRuns(SQLConnection, RunStore):
         finished_at = utcnow()
 
         def update(conn: sa.Connection) -> None:
+            from corrigo.storage.sql.schema import runs
+
             row = only_row(conn, runs, run_id, "run", lock=True)
             current = decode(RunRecord, row.record)
             record = current.model_copy(
@@ -140,6 +155,8 @@ class SQLRuns(SQLConnection, RunStore):
 
     async def get_run(self, run_id: str) -> RunRecord:
         def select(conn: sa.Connection) -> tuple[str, str | None]:
+            from corrigo.storage.sql.schema import runs
+
             row = only_row(conn, runs, run_id, "run")
             return row.record, row.owner
 
@@ -147,6 +164,10 @@ class SQLRuns(SQLConnection, RunStore):
 
     async def get_steps(self, run_id: str) -> list[Step]:
         def select(conn: sa.Connection) -> list[str]:
+            import sqlalchemy as sa
+
+            from corrigo.storage.sql.schema import runs, steps
+
             run = only_row(conn, runs, run_id, "run")
             query = sa.select(steps.c.record).where(steps.c.run_id == run.id)
             return list(conn.execute(query.order_by(steps.c.seq)).scalars())
@@ -157,35 +178,8 @@ class SQLRuns(SQLConnection, RunStore):
         self, limit: int = 50, batch_id: str | None = None, query: RunQuery | None = None
     ) -> list[RunRecord]:
         q = query or RunQuery(limit=limit, batch_id=batch_id)
-        stmt = sa.select(runs.c.record, runs.c.owner)
-        if q.batch_id:
-            stmt = stmt.where(runs.c.batch_id == q.batch_id)
-        if q.status is not None:
-            stmt = stmt.where(runs.c.status == q.status)
-        if q.task_id is not None:
-            if q.task_id.endswith("*"):
-                stmt = stmt.where(runs.c.task_id.like(like_prefix(q.task_id[:-1]), escape="\\"))
-            else:
-                stmt = stmt.where(runs.c.task_id == q.task_id)
-        if q.strategy is not None:
-            stmt = stmt.where(runs.c.strategy == q.strategy)
-        if q.model is not None:
-            used = sa.select(run_models.c.run_id).where(
-                run_models.c.run_id == runs.c.id, run_models.c.model == q.model
-            )
-            stmt = stmt.where(used.exists())
-        if q.since is not None:
-            stmt = stmt.where(runs.c.created_at >= as_utc(q.since))
-        if q.until is not None:
-            stmt = stmt.where(runs.c.created_at < as_utc(q.until))
-        # Any limit fits a 64-bit LIMIT: "everything" may be asked for with a huge one.
-        most = min(q.limit, 2**62)
-        stmt = stmt.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(most)
-
-        def select(conn: sa.Connection) -> list[Any]:
-            return list(conn.execute(stmt).all())
-
-        return [_run_record(row.record, row.owner) for row in await self._call(select)]
+        rows = await self._select(lambda dialect: listing(q, dialect))
+        return [_run_record(record, owner) for record, owner in rows]
 
     async def delete_run(self, run_id: str) -> None:
         def delete(conn: sa.Connection) -> None:
@@ -198,6 +192,10 @@ class SQLRuns(SQLConnection, RunStore):
     ) -> int:
         if keep is not None and keep < 0:
             raise UsageError(f"keep must be 0 or more, not {keep}")
+        import sqlalchemy as sa
+
+        from corrigo.storage.sql.schema import runs
+
         finished = runs.c.status == "finished"
         doomed: list[sa.ColumnElement[bool]] = []
         if older_than is not None:
@@ -228,11 +226,17 @@ class SQLRuns(SQLConnection, RunStore):
 @functools.cache
 def _step_insert(dialect_name: str) -> Any:
     """The step INSERT, built once per database kind (the hot path: one per step)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from corrigo.storage.sql.schema import steps
+
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return dialect.insert(steps).on_conflict_do_nothing(index_elements=["run_id", "seq"])
 
 
 def _delete_runs(conn: sa.Connection, ids: list[str]) -> None:
+    from corrigo.storage.sql.schema import run_models, runs, steps
+
     for chunk in chunks(ids):
         conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
         conn.execute(run_models.delete().where(run_models.c.run_id.in_(chunk)))

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-#: Alembic's version table for corrigo's revisions (not ``alembic_version``, so a
-#: database shared with an application that uses Alembic itself keeps both apart).
-VERSION_TABLE = "corrigo_alembic_version"
-#: The newest revision, which these tables match: a store already there is opened
-#: without loading Alembic at all.
-HEAD_REVISION = "0002"
+# The version table and the newest revision, which these tables match: defined with the
+# reads that need no SQLAlchemy, which check a SQLite file's revision too.
+from corrigo.storage.sql.direct import HEAD_REVISION as HEAD_REVISION
+from corrigo.storage.sql.direct import VERSION_TABLE as VERSION_TABLE
 
 metadata = sa.MetaData()
 

@@ -13,7 +13,7 @@ import pytest
 
 import corrigo
 from corrigo.config import Settings
-from corrigo.records import Outcome, Step
+from corrigo.records import Instruction, Outcome, Step, Task
 from tests.helpers import corrigo as corrigo_cli
 from tests.helpers import fenced, write_script
 
@@ -554,3 +554,21 @@ async def test_checker_programs_stay_within_the_call_budget(
     assert outcome.totals.model_calls <= 2
     assert outcome.stop_reason == "budget_exhausted"
     assert [s.role for s in steps if s.kind == "model"] == ["solver", "checker"]
+
+
+def test_an_instructions_reply_loses_the_quote_marks_the_prompt_put_around_replies() -> None:
+    from corrigo.agents.kinds import read_reply
+
+    task = Task(
+        id="q",
+        kind="instructions",
+        prompt="Write two words.",
+        instructions=[Instruction(id="change_case:english_lowercase", kwargs={})],
+    )
+    code, _, extracted, flag = read_reply(task, "<<<\n<<<\nhello world\n>>>\n")
+    assert (code, extracted, flag) == ("hello world", True, None)
+    # Marks inside the reply, or on a line with other text, are the reply's own.
+    assert read_reply(task, "<<< hello\nworld >>>")[0] == "<<< hello\nworld >>>"
+    assert read_reply(task, "a\n<<<\nb")[0] == "a\n<<<\nb"
+    # Nothing but marks is no reply.
+    assert read_reply(task, "<<<\n>>>")[2:] == (False, "no_reply")

@@ -64,10 +64,26 @@ def read_reply(task: Task, text: str) -> tuple[str, str | None, bool, str | None
             (None if answer is not None else "no_answer"),
         )
     if task.kind == "instructions":
-        reply = _without_thinking(text)[:MAX_REPLY]
+        reply = _without_quoting(_without_thinking(text))[:MAX_REPLY]
         return reply, None, bool(reply.strip()), None if reply.strip() else "no_reply"
     code = extract_code(text, task.entry_point)
     return code or "", None, code is not None, None if code is not None else "no_code"
+
+
+_OPEN, _CLOSE = "<<<", ">>>"
+
+
+def _without_quoting(text: str) -> str:
+    """The reply without the ``<<<``/``>>>`` lines the revising prompts quote a previous
+    reply between: small models copy them around their own reply (23 of 50 refine runs
+    on ``ifeval[:50]`` with Qwen2.5-Coder-1.5B), and they are the prompt's, not the
+    reply's. Only whole lines at the very start and end are taken off."""
+    lines = text.strip().splitlines()
+    while lines and lines[0].strip() == _OPEN:
+        lines.pop(0)
+    while lines and lines[-1].strip() == _CLOSE:
+        lines.pop()
+    return "\n".join(lines).strip()
 
 
 def _without_thinking(text: str) -> str:

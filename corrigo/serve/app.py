@@ -35,7 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from corrigo.config import Settings
+from corrigo.config import Settings, corrigo_version
 from corrigo.errors import ConfigError, CorrigoError
 from corrigo.records import Task
 from corrigo.serve import auth, events, schemas
@@ -143,7 +143,7 @@ def create_app(config: ServeConfig, settings: Settings) -> FastAPI:
     response_class = type("SafeJSONResponse", (SafeJSON,), {"scrub": staticmethod(scrub)})
     app = FastAPI(
         title="corrigo",
-        version=health.version(),
+        version=corrigo_version(),
         summary="Self-correcting LLM workflows over HTTP: queue runs, follow them, replay them.",
         lifespan=_lifespan,
         docs_url=None,

@@ -5,22 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from corrigo.config import corrigo_version
 from corrigo.serve import schemas
 from corrigo.serve.responses import SafeJSON
 from corrigo.serve.routes.deps import ConfigDep
 
 router = APIRouter(tags=["service"])
-
-
-def version() -> str:
-    """corrigo's installed version (``0+unknown`` when run from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("corrigo")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @router.get("/v1/health", response_model=schemas.Health)
@@ -34,7 +24,7 @@ async def health(request: Request, config: ConfigDep) -> Response:
     queue = getattr(request.app.state, "queue", None)
     body = schemas.Health(
         status=status,  # type: ignore[arg-type]
-        version=version(),
+        version=corrigo_version(),
         store=store_state,
         workers=config.workers,
         running=queue.running if queue is not None else 0,

@@ -28,6 +28,7 @@ from corrigo.cli.render import (
 
 if TYPE_CHECKING:  # the records (pydantic) load with the commands that use them
     from corrigo.config import Settings
+    from corrigo.lifecycle.stored import StoredRun
     from corrigo.records import RunQuery, RunRecord, Step, Task
 
 _STATUSES = ("queued", "running", "finished", "interrupted")
@@ -308,10 +309,21 @@ def _show_step(step: Step, codes: dict[str, str], task: Task | None = None) -> N
         console.print(escape(verdict.feedback))
 
 
-def _family(record: RunRecord, settings: Settings) -> list[str]:
-    """A run's parent (when it is a fork) and its forks, one line each."""
+async def _load(
+    run_id: str, settings: Settings, with_forks: bool
+) -> tuple[StoredRun, list[RunRecord]]:
+    """A stored run, and its forks when asked, read through one open store."""
+    import corrigo
     from corrigo.lifecycle.stored import forks_of
 
+    async with corrigo.open_store(settings.resolved_store_url) as opened:
+        stored = await corrigo.load_run(run_id, store=opened, settings=settings)
+        forks = await forks_of(stored.record, store=opened, settings=settings) if with_forks else []
+        return stored, forks
+
+
+def _family(record: RunRecord, forks: list[RunRecord]) -> list[str]:
+    """A run's parent (when it is a fork) and its forks, one line each."""
     lines = []
     parent = record.spec.forked_from
     if parent is not None:
@@ -319,7 +331,6 @@ def _family(record: RunRecord, settings: Settings) -> list[str]:
             f"forked from {parent.run_id} at step {parent.step}: "
             f"steps 1–{parent.step} are that run's"
         )
-    forks = asyncio.run(forks_of(record.id, settings=settings))
     for fork in reversed(forks):  # oldest first
         point = fork.spec.forked_from
         at = f" at step {point.step}" if point is not None else ""
@@ -337,9 +348,7 @@ def show_command(
 ) -> None:
     """Print a stored run step by step: code (revisions as diffs), tests, critiques;
     for math and instructions tasks the answers and their checks."""
-    import corrigo
-
-    stored = asyncio.run(corrigo.load_run(run_id, settings=settings_for(store, home)))
+    stored, forks = asyncio.run(_load(run_id, settings_for(store, home), not as_json))
     record = stored.record
     if as_json:
         payload = {
@@ -355,7 +364,7 @@ def show_command(
     )
     roles = ", ".join(f"{r}={m}" for r, m in spec.roles.items())
     console.print(f"models: {escape(roles)} · sandbox {spec.sandbox} · status {record.status}")
-    for line in _family(record, settings_for(store, home)):
+    for line in _family(record, forks):
         console.print(line)
     codes: dict[str, str] = {}
     for step in stored.steps:

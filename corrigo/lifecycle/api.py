@@ -79,8 +79,8 @@ async def _run_in(
     if not specs:
         return []
     models = await session.models(specs[0].roles)  # one set for every task of the call
-    for spec in {s.sandbox for s in specs}:
-        await session.sandbox(spec)
+    for name in {s.sandbox for s in specs}:
+        await session.sandbox(name)
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(spec: RunSpec) -> Outcome:

@@ -36,7 +36,6 @@ from corrigo.storage.base import TrajectoryStore
 # Every loop is bounded by the strategies' own budgets; this only stops a runaway graph.
 RECURSION_LIMIT = 10_000
 
-OutcomeCallback = Callable[[Outcome], None]
 #: ``on_event(task_id, event)``: ``{"event": "node", "node", "round"}`` as each node
 #: finishes, ``{"event": "step", "key", "role", "round"}`` as each step is stored, and
 #: ``{"event": "round", "round", "visible_score", "visible_passed"}`` as a round finishes

@@ -10,8 +10,9 @@ is asked of the fork's models. Walking the graph again, rather than loading a ch
 rebuilds the state at STEP the same way on every store, and needs no checkpoint kept
 after the parent finished.
 
-The fork's spec names its parent (``forked_from``), and its batch is
-``fork_<parent id>``, so a run's forks are listed with ``corrigo runs --batch``.
+The fork's spec names its parent (``forked_from``); a run's forks are found by that
+(:func:`~corrigo.lifecycle.stored.forks_of`). A fork made here goes in the batch
+``fork_<parent id>``; one made over HTTP goes in its caller's batch.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ async def _fork_in(
     spec = await prepare_fork(
         session, run_id, at=at, strategy=strategy, model=model, roles=roles, max_rounds=max_rounds
     )
-    models = await session.models(spec.roles)  # checked before the fork is stored
-    return await session.execute(spec, roles=models, on_event=on_event)
+    return await session.execute(spec, on_event=on_event)  # models checked before storing
 
 
 def _options(

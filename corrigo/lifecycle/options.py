@@ -9,7 +9,7 @@ and its parameters and checks the role mapping once, without building a model;
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypedDict
 
 from corrigo.agents.kinds import check_task
@@ -64,12 +64,7 @@ class RunOptions:
         if unknown:
             raise UsageError(f"unknown run option: {', '.join(unknown)}")
         base = options or cls()
-        return base.replace(**args) if args else base
-
-    def replace(self, **changes: Any) -> RunOptions:
-        from dataclasses import replace
-
-        return replace(self, **changes)
+        return replace(base, **args) if args else base
 
 
 @dataclass(frozen=True)

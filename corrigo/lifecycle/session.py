@@ -99,20 +99,18 @@ class Session:
         return out
 
     async def _model(self, spec: str) -> ChatModel:
-        if spec.startswith("scripted:"):
-            model = get_model(spec, self.settings)
-            if spec not in self._checked:
-                await check_models({"any": model})
-                self._checked.add(spec)
-            return model
-        if spec not in self._models:
-            model = get_model(spec, self.settings)
+        if spec in self._models:
+            return self._models[spec]
+        model = get_model(spec, self.settings)
+        if spec not in self._checked:
             await check_models({"any": model})
             self._checked.add(spec)
-            if self.settings.reply_cache is not None:
-                model = self._cached(model, self.settings.reply_cache)
-            self._models[spec] = model
-        return self._models[spec]
+        if spec.startswith("scripted:"):
+            return model  # never shared, never cached
+        if self.settings.reply_cache is not None:
+            model = self._cached(model, self.settings.reply_cache)
+        self._models[spec] = model
+        return model
 
     def _cached(self, model: ChatModel, path: Path) -> ChatModel:
         """``model`` behind the session's reply cache (one per session: every model that

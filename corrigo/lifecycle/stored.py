@@ -33,15 +33,17 @@ def forks_batch(run_id: str) -> str:
 
 
 async def forks_of(
-    run_id: str, *, store: str | TrajectoryStore | None = None, settings: Settings | None = None
+    parent: RunRecord,
+    *,
+    store: str | TrajectoryStore | None = None,
+    settings: Settings | None = None,
 ) -> list[RunRecord]:
-    """The runs forked from ``run_id``, newest first, whoever made them (the CLI, Python or
+    """The runs forked from ``parent``, newest first, whoever made them (the CLI, Python or
     the HTTP API). A fork has its parent's task and is made after it, so only those runs
     are read."""
     settings = settings or Settings.from_env()
     async with AsyncExitStack() as stack:
         opened = await enter_store(stack, store, settings)
-        parent = await opened.get_run(run_id)
         query = RunQuery(task_id=parent.spec.task.id, since=parent.created_at, limit=1_000_000)
         runs = await opened.list_runs(query=query)
         return [

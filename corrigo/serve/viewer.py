@@ -249,7 +249,7 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "kind": kind,
         "live": record.status in ("queued", "running"),
         "params": json.dumps(record.spec.params, sort_keys=True, default=str),
-        "forks": await forks_of(record.id, **_source(request)),
+        "forks": await forks_of(record, **_source(request)),
     }
 
 

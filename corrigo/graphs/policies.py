@@ -142,9 +142,7 @@ def over_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> bool:
 def stop_budget(state: LoopState, ctx: RunContext, next_calls: int = 1) -> BudgetName | None:
     """Why a run stops for budget: a call that did not fit, the rounds, or another
     budget run out (:func:`exhausted_budget`)."""
-    if state.get("exhausted"):
-        return exhausted_budget(state, ctx, next_calls)
-    if state.get("round", 0) >= ctx.max_rounds:
+    if not state.get("exhausted") and state.get("round", 0) >= ctx.max_rounds:
         return "rounds"
     return exhausted_budget(state, ctx, next_calls)
 

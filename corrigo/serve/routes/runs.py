@@ -228,14 +228,10 @@ async def fork(
     asked, nothing executed again); from there it goes on with the options given. Every
     model the fork would use must be one of the server's; its budgets stay within the
     server's caps. The fork is the caller's run (listed, cancelled and counted as such)."""
-    from corrigo.graphs.registry import parse_strategy
     from corrigo.lifecycle.fork import prepare_fork
 
-    if body.strategy is not None:
-        if schemas.looks_like_place(body.strategy):
-            raise ApiError(422, "path_not_allowed", "strategy must be a strategy's name")
-        _, named = parse_strategy(body.strategy)
-        schemas.check_params(named)
+    if body.strategy is not None and schemas.looks_like_place(body.strategy):
+        raise ApiError(422, "path_not_allowed", "strategy must be a strategy's name")
     if body.max_rounds is not None and body.max_rounds > config.caps.max_rounds:
         raise ApiError(
             422,
@@ -260,7 +256,7 @@ async def fork(
             f"the run used models this server does not offer ({len(foreign)}): name one of "
             f"its models ({', '.join(config.models)}) with 'model'",
         )
-    schemas.check_params(spec.params)
+    schemas.check_params(spec.params)  # the parent's, and any given in the strategy's name
     spec = spec.model_copy(
         update={
             "budgets": schemas.capped(spec.budgets, config.caps),

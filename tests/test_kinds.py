@@ -137,6 +137,12 @@ async def test_instructions_feedback_names_the_broken_instruction(
     assert "change_case:english_lowercase" in refiner
     assert "No capital letters are allowed" in refiner
     assert "Rain, Window" in refiner  # what the checker found
+    # The reply under revision is the model's own earlier turn, not quoted between marks
+    # (IFEval's own <<title>> marks would read like them).
+    turns = next(s for s in steps if s.node == "refine").messages
+    assert [m.role for m in turns] == ["system", "user", "assistant", "user"]
+    assert turns[2].content == "Rain taps on the Window all night."
+    assert "<<<" not in refiner and "Rain taps" not in refiner
     assert outcome.best is not None and outcome.best.code == "rain taps on the window all night."
 
 
@@ -572,3 +578,50 @@ def test_an_instructions_reply_loses_the_quote_marks_the_prompt_put_around_repli
     assert read_reply(task, "a\n<<<\nb")[0] == "a\n<<<\nb"
     # Nothing but marks is no reply.
     assert read_reply(task, "<<<\n>>>")[2:] == (False, "no_reply")
+
+
+def test_prompt_templates_hold_turns_and_must_end_with_the_user(tmp_path: Path) -> None:
+    from corrigo.agents.base import render
+
+    messages = render("self_revise", "instructions", prompt="Write.", code="Hi.", critique="Ok.")
+    assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1].content == "Write." and messages[2].content == "Hi."
+    assert "Ok." in messages[3].content
+
+
+@pytest.mark.parametrize(
+    ("instruction", "reply", "found"),
+    [
+        (
+            Instruction(id="combination:repeat_prompt", kwargs={"prompt_to_repeat": "Say hi."}),
+            "Hello there.",
+            "must begin with exactly 'Say hi.'; it begins with 'Hello there.'",
+        ),
+        (Instruction(id="combination:two_responses", kwargs={}), "one answer", "1 part(s)"),
+        (
+            Instruction(
+                id="keywords:letter_frequency",
+                kwargs={"letter": "t", "let_frequency": 2, "let_relation": "less than"},
+            ),
+            "Tit for tat.",
+            "the letter 't' appears 4 times",
+        ),
+        (Instruction(id="detectable_format:title", kwargs={}), "No title.", "<<title>>"),
+        (Instruction(id="startend:quotation", kwargs={}), '"half', "ends with 'f'"),
+        (
+            Instruction(
+                id="detectable_content:number_placeholders", kwargs={"num_placeholders": 2}
+            ),
+            "Dear [name],",
+            "1 placeholders",
+        ),
+    ],
+)
+def test_a_broken_instruction_says_what_the_reply_has(
+    instruction: Instruction, reply: str, found: str
+) -> None:
+    from corrigo.checks.instructions import check
+
+    [result] = check(reply, [instruction], "Write.")
+    assert not result.strict
+    assert found in result.detail

@@ -74,10 +74,12 @@ _OPEN, _CLOSE = "<<<", ">>>"
 
 
 def _without_quoting(text: str) -> str:
-    """The reply without the ``<<<``/``>>>`` lines the revising prompts quote a previous
-    reply between: small models copy them around their own reply (23 of 50 refine runs
-    on ``ifeval[:50]`` with Qwen2.5-Coder-1.5B), and they are the prompt's, not the
-    reply's. Only whole lines at the very start and end are taken off."""
+    """The reply without ``<<<``/``>>>`` lines around it: small models copied them from
+    revising prompts that quoted the previous reply between them (23 of 50 refine runs on
+    ``ifeval[:50]`` with Qwen2.5-Coder-1.5B), and they are never the reply's. The
+    instructions prompts now give the previous reply as the model's own turn instead; this
+    stays for prompts of the user's and replies stored before. Only whole lines at the very
+    start and end are taken off."""
     lines = text.strip().splitlines()
     while lines and lines[0].strip() == _OPEN:
         lines.pop(0)

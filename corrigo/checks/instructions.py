@@ -27,6 +27,7 @@ from corrigo.records import Instruction, TestResult
 _PARAGRAPHS = re.compile(r"\s?\*\*\*\s?")
 _HIGHLIGHT = re.compile(r"\*[^\n\*]+\*")
 _BULLET = re.compile(r"^\s*[\*-][^\*].*$", re.MULTILINE)
+_PLACEHOLDER = re.compile(r"\[.*?\]")
 _MISSING = "instruction checkers are not installed: pip install 'corrigo[instructions]'"
 
 
@@ -230,7 +231,58 @@ def measured(instruction: Instruction, reply: str) -> str:
         return f"{kwargs['keyword']!r} appears {count} times"
     if kind == "end_checker":
         return "the reply ends with: " + repr(reply.strip()[-60:])
+    return _measured_more(kind, kwargs, reply)
+
+
+def _measured_more(kind: str, kwargs: dict[str, Any], reply: str) -> str:
+    """The measures of the rarer instructions (see :func:`measured`)."""
+    text = reply.strip()
+    if kind == "repeat_prompt" and kwargs.get("prompt_to_repeat"):
+        wanted = str(kwargs["prompt_to_repeat"]).strip()
+        return f"the reply must begin with exactly {wanted!r}; it begins with {text[:60]!r}"
+    if kind == "two_responses":
+        parts = [p for p in reply.split("******") if p.strip()]
+        return (
+            f"the reply has {len(parts)} part(s) between ****** separators; "
+            "exactly 2 different ones are needed"
+        )
+    if kind == "letter_frequency" and kwargs.get("letter"):
+        letter = str(kwargs["letter"]).lower()
+        return f"the letter {letter!r} appears {reply.lower().count(letter)} times"
+    if kind == "number_sentences":
+        from if_verifiable.ifeval.instructions_util import count_sentences
+
+        return f"the reply has {count_sentences(reply)} sentences"
+    if kind == "response_language":
+        return f"the reply reads as language {_language(reply)!r}"
+    if kind == "title":
+        return "no title wrapped in double angular brackets like <<title>> was found"
+    if kind == "quotation":
+        return f"the reply starts with {text[:1]!r} and ends with {text[-1:]!r}"
+    if kind == "postscript" and kwargs.get("postscript_marker"):
+        return f"no line starting with {kwargs['postscript_marker']!r} was found"
+    if kind == "number_placeholders":
+        found = len(_PLACEHOLDER.findall(reply))
+        return f"the reply has {found} placeholders in square brackets"
+    if kind == "multiple_sections" and kwargs.get("section_spliter"):
+        marker = str(kwargs["section_spliter"])
+        found = len(re.findall(rf"\s?{re.escape(marker)}\s?\d+\s?", reply))
+        return f"the reply has {found} sections marked '{marker} 1', '{marker} 2', ..."
+    if kind == "capital_word_frequency":
+        words = re.findall(r"\b[A-Z][A-Z]+\b", reply)
+        return f"the reply has about {len(words)} words in capital letters"
+    if kind == "json_format":
+        return "the reply, without a ```json fence, is not valid JSON"
     return ""
+
+
+def _language(reply: str) -> str:
+    try:
+        from langdetect import detect
+
+        return str(detect(reply))
+    except Exception:  # langdetect refuses text without letters
+        return "unknown"
 
 
 def results(checked: Sequence[Checked]) -> list[TestResult]:

@@ -55,7 +55,7 @@ def run_command(
         "best_of_n",
         "--strategy",
         "-s",
-        help="Strategy: single, refine, self_debug, reflexion, best_of_n, multi_agent, "
+        help="Strategy: single, refine, self_debug, reflexion, best_of_n, multi_agent, intrinsic, "
         "tree_search; with parameters as NAME(key=value,...), e.g. 'best_of_n(n=5)'.",
     ),
     model: str | None = typer.Option(

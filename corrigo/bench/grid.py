@@ -24,6 +24,7 @@ from typing import Any, Literal
 from corrigo.bench.report import BenchReport, build_report, cell_runs, newest_done, suite_tasks
 from corrigo.config import Settings, corrigo_version
 from corrigo.errors import ConfigError
+from corrigo.lifecycle.executor import Executor
 from corrigo.lifecycle.session import Session
 from corrigo.lifecycle.stored import enter_store
 from corrigo.records import BenchSpec, Budgets, Outcome, Task
@@ -105,6 +106,7 @@ async def run_bench(
     settings: Settings | None = None,
     concurrency: int = 4,
     on_progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> BenchReport:
     """Run a bench and return its report.
 
@@ -112,7 +114,8 @@ async def run_bench(
     ``models``, ...), or ``resume`` (a stored bench id, a unique prefix, or ``"last"``)
     to continue one. A strategy may carry its own parameters (``"best_of_n(n=5)"``: a
     cell of its own); ``params`` go to every cell (``{"tests": "always"}``);
-    ``max_cost`` is each run's budget in dollars. Bad input raises a
+    ``max_cost`` is each run's budget in dollars; ``executor``: where the runs execute
+    (default: this process, ``concurrency`` at once). Bad input raises a
     :class:`~corrigo.errors.CorrigoError` before anything is stored.
     """
     settings = settings or Settings.from_env()
@@ -136,7 +139,7 @@ async def run_bench(
             sandbox=sandbox or settings.sandbox,
             corrigo_version=corrigo_version(),
         )
-    session = Session(settings, store)
+    session = Session(settings, store, executor)
     try:  # a new bench is checked before its store is opened: bad input opens nothing
         tasks = await _validate(spec, session) if spec is not None else []
     except BaseException:

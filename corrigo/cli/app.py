@@ -93,6 +93,26 @@ StoreOption = typer.Option(
     help="SQLAlchemy URL of the trajectory store (default: SQLite in CORRIGO_HOME).",
 )
 HomeOption = typer.Option(None, "--home", help="Data directory (default: CORRIGO_HOME).")
+RayOption = typer.Option(
+    None,
+    "--ray",
+    metavar="ADDRESS",
+    help="Execute the runs on a Ray cluster: 'auto' (the one 'ray start' made here, or "
+    "RAY_ADDRESS), host:port or ray://host:port. Needs corrigo[ray] and a PostgreSQL or "
+    "Redis store when a node is on another host.",
+)
+RayActorsOption = typer.Option(
+    2, "--ray-actors", min=1, help="Ray actors to run on (each takes -j runs at once)."
+)
+
+
+def executor_for(ray: str | None, actors: int, per_actor: int) -> Any:
+    """The executor the command line asked for: this process, or Ray at ``ray``."""
+    from corrigo.lifecycle.executor import get_executor
+
+    if ray is None:
+        return None
+    return get_executor("ray", ray, actors=actors, per_actor=per_actor)
 
 
 def settings_for(store: str | None = None, home: Path | None = None, **more: object) -> Settings:

@@ -16,7 +16,17 @@ from rich import box
 from rich.table import Table
 from typer.core import TyperGroup
 
-from corrigo.cli.app import HomeOption, StoreOption, app, console, console_err, settings_for
+from corrigo.cli.app import (
+    HomeOption,
+    RayActorsOption,
+    RayOption,
+    StoreOption,
+    app,
+    console,
+    console_err,
+    executor_for,
+    settings_for,
+)
 from corrigo.cli.run import MaxCostOption, cost_budget
 
 
@@ -162,6 +172,8 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
+    ray: str | None = RayOption,
+    ray_actors: int = RayActorsOption,
 ) -> None:
     """Run every task × strategy × model (resumable), then report and plot."""
     from rich.progress import (
@@ -223,6 +235,7 @@ def run_command(
                 settings=settings,
                 concurrency=concurrency,
                 on_progress=on_progress,
+                executor=executor_for(ray, ray_actors, concurrency),
             )
         )
     _render(report, out, settings, as_json)

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import typer
 
-from corrigo.cli.app import HomeOption, StoreOption, app, console, console_err, settings_for
+from corrigo.cli.app import (
+    HomeOption,
+    RayActorsOption,
+    RayOption,
+    StoreOption,
+    app,
+    console,
+    console_err,
+    executor_for,
+    settings_for,
+)
 from corrigo.cli.render import outcome_table, totals_line
 
 MaxCostOption = typer.Option(
@@ -81,6 +91,8 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
+    ray: str | None = RayOption,
+    ray_actors: int = RayActorsOption,
 ) -> None:
     """Run tasks through a self-correction strategy and store every step."""
     from rich.progress import (
@@ -137,6 +149,7 @@ def run_command(
                 concurrency=concurrency,
                 on_outcome=advance,
                 on_event=moved,
+                executor=executor_for(ray, ray_actors, concurrency),
             )
         )
     if as_json:

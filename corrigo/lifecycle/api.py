@@ -11,17 +11,18 @@ stored one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Unpack
 
 from corrigo.config import Settings
 from corrigo.lifecycle.execute import EventCallback
+from corrigo.lifecycle.executor import Executor, OutcomeCallback, all_or_none
 from corrigo.lifecycle.options import OptionArgs, RunOptions, build_specs, plan
 from corrigo.lifecycle.session import Session
-from corrigo.records import Outcome, RunQuery, RunRecord, RunSpec, Task
+from corrigo.records import Outcome, RunQuery, RunSpec, Task
 from corrigo.storage.base import TrajectoryStore
 
-OutcomeCallback = Callable[[Outcome], None]
+__all__ = ["OutcomeCallback", "all_or_none", "resume", "run", "run_specs", "run_sync"]
 
 
 async def run(
@@ -35,6 +36,7 @@ async def run(
     on_outcome: OutcomeCallback | None = None,
     on_event: EventCallback | None = None,
     session: Session | None = None,
+    executor: Executor | None = None,
     **args: Unpack[OptionArgs],
 ) -> list[Outcome]:
     """Run ``tasks`` (a selector such as ``"humaneval[:5]"`` or Task records) with the
@@ -42,7 +44,9 @@ async def run(
     one by one or as ``options``).
 
     Raises a :class:`~corrigo.errors.CorrigoError` subclass for bad input before
-    anything is stored. ``session``: an open session to run in (its store and settings).
+    anything is stored. ``session``: an open session to run in (its store, settings and
+    executor); ``executor``: where the runs execute without one (default: this process;
+    :func:`corrigo.lifecycle.executor.get_executor` gives Ray's).
     """
     from corrigo.tasks import load_tasks
 
@@ -58,7 +62,7 @@ async def run(
     )
     if session is not None:
         return await _run_in(session, specs, concurrency, on_outcome, on_event)
-    opened = Session(settings, store)
+    opened = Session(settings, store, executor)
     try:  # the models are checked before the store is opened: a bad model opens nothing
         if specs:
             await opened.check(specs[0].roles)
@@ -76,23 +80,9 @@ async def _run_in(
     on_outcome: OutcomeCallback | None,
     on_event: EventCallback | None,
 ) -> list[Outcome]:
-    if not specs:
-        return []
-    models = await session.models(specs[0].roles)  # one set for every task of the call
-    for name in {s.sandbox for s in specs}:
-        await session.sandbox(name)
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(spec: RunSpec) -> Outcome:
-        async with gate:
-            outcome = await session.execute(
-                spec, roles={r: models[r] for r in spec.roles}, on_event=on_event
-            )
-        if on_outcome is not None:
-            on_outcome(outcome)
-        return outcome
-
-    return await all_or_none([one(spec) for spec in specs])
+    return await session.executor.run_specs(
+        session, specs, concurrency=concurrency, on_outcome=on_outcome, on_event=on_event
+    )
 
 
 def _store_label(store: str | TrajectoryStore | None, settings: Settings) -> str:
@@ -101,19 +91,6 @@ def _store_label(store: str | TrajectoryStore | None, settings: Settings) -> str
     if store is not None and not isinstance(store, str):
         return type(store).__name__
     return redact_url(store or settings.resolved_store_url)
-
-
-async def all_or_none(jobs: Sequence[Any]) -> list[Outcome]:
-    """Await ``jobs`` together. A task group: if one fails unexpectedly the others are
-    cancelled (and stored as cancelled) before the store and sandbox close, instead of
-    running on; the first error is raised as itself."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            running = [group.create_task(job) for job in jobs]
-    except BaseExceptionGroup as grouped:
-        first = grouped.exceptions[0]
-        raise first from None
-    return [r.result() for r in running]
 
 
 async def resume(
@@ -175,32 +152,15 @@ async def _resume_in(
                 f"run {record.id} is still running (owner {record.owner or 'unknown'}); "
                 "use --force if that process is gone"
             )
-    # One set of models per distinct role mapping, every one checked before any claim.
-    by_roles: dict[tuple[tuple[str, str], ...], Any] = {}
-    for record in records:
-        key = tuple(sorted(record.spec.roles.items()))
-        if key not in by_roles:
-            by_roles[key] = await session.models(record.spec.roles)
-    for name in sorted({r.spec.sandbox for r in records}):
-        await session.sandbox(name)
+    # Every model is checked before any claim (the local executor builds them here).
+    for key in {tuple(sorted(r.spec.roles.items())) for r in records}:
+        await session.models(dict(key))
     # Claim every run before continuing any: two resumers cannot both take one.
     for record in records:
         await store.claim_run(record.id, current_owner(), expected=record.owner)
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(record: RunRecord) -> Outcome:
-        async with gate:
-            outcome = await session.continue_run(
-                record,
-                roles=by_roles[tuple(sorted(record.spec.roles.items()))],
-                on_event=on_event,
-                claim=False,
-            )
-        if on_outcome is not None:
-            on_outcome(outcome)
-        return outcome
-
-    return await all_or_none([one(r) for r in records])
+    return await session.executor.continue_runs(
+        session, records, concurrency=concurrency, on_outcome=on_outcome, on_event=on_event
+    )
 
 
 def run_sync(tasks: str | Sequence[Task], **kwargs: Any) -> list[Outcome]:

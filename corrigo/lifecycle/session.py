@@ -18,6 +18,7 @@ from typing import Any
 
 from corrigo.config import Settings
 from corrigo.lifecycle.execute import EventCallback, execute
+from corrigo.lifecycle.executor import Executor, LocalExecutor
 from corrigo.lifecycle.stored import enter_store
 from corrigo.models import ChatModel, check_models, close_models, get_model
 from corrigo.records import ForkPoint, Outcome, RunRecord, RunSpec, Step
@@ -30,10 +31,16 @@ class Session:
     built and the store it opened (a store handed in stays open: it is the caller's)."""
 
     def __init__(
-        self, settings: Settings | None = None, store: str | TrajectoryStore | None = None
+        self,
+        settings: Settings | None = None,
+        store: str | TrajectoryStore | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self._store_arg = store
+        #: Where the session's runs execute (``corrigo.lifecycle.executor``): this
+        #: process's event loop unless told otherwise.
+        self.executor: Executor = executor or LocalExecutor()
         self._stack = AsyncExitStack()
         self._models: dict[str, ChatModel] = {}
         self._checked: set[str] = set()
@@ -56,6 +63,10 @@ class Session:
         from corrigo.storage.checkpoint import open_checkpointer
 
         try:
+            # The executor first: one that cannot start (a cluster out of reach) leaves
+            # no store opened, let alone written.
+            await self.executor.start(self)
+            self._stack.push_async_callback(self.executor.close)
             self._store = await enter_store(self._stack, self._store_arg, self.settings)
             self.checkpointer = await self._stack.enter_async_context(
                 open_checkpointer(self._store)

@@ -1,0 +1,304 @@
+"""Runs executed by Ray actors (``corrigo run/bench --ray [ADDRESS]``; ``corrigo[ray]``).
+
+The store is the one source of truth between the driver and the cluster:
+
+- The driver stores each spec as a *queued* run, then hands run ids, never objects, to
+  :class:`RunWorker` actors. Only ids and JSON cross the cluster; nothing unpicklable is
+  captured: each actor opens its own :class:`~corrigo.lifecycle.session.Session` on the
+  store's URL, with its own sandboxes and models, built inside the actor from the
+  environment the driver passed (secrets travel in the environment only, never in a task
+  or a stored step).
+- An actor *claims* a run (the store's compare-and-set ``claim_run``) before it executes
+  it, then continues it from its last checkpoint: a queued run from the start, a run whose
+  actor died from where it stopped, every stored step served by key (no step written
+  twice, no model asked twice for a stored step).
+- Each actor holds at most ``per_actor`` runs at once (Ray's ``max_concurrency`` for an
+  async actor). When an actor dies (its node lost), the driver starts another one, which
+  Ray places on a live node, and hands it the dead actor's runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from corrigo.errors import ConfigError, StoreError
+from corrigo.lifecycle.execute import EventCallback
+from corrigo.lifecycle.executor import OutcomeCallback
+from corrigo.records import Outcome, RunRecord, RunSpec
+
+if TYPE_CHECKING:
+    from corrigo.lifecycle.session import Session
+
+_MISSING = "the ray executor needs Ray: pip install 'corrigo[ray]'"
+#: Environment variables handed to the actors: corrigo's own and the model servers'.
+_PASSED_PREFIXES = ("CORRIGO_", "OPENAI_", "OLLAMA_", "ANTHROPIC_")
+#: How often a run may be handed to a new actor after the one running it died.
+MAX_HANDOVERS = 3
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(_MISSING) from None
+    return ray
+
+
+def passed_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The driver's variables the actors get (see ``_PASSED_PREFIXES``)."""
+    env = dict(os.environ if env is None else env)
+    return {k: v for k, v in env.items() if k.startswith(_PASSED_PREFIXES)}
+
+
+class RayExecutor:
+    """Sends a session's runs to ``actors`` Ray actors, ``per_actor`` runs each at once."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, actors: int = 2, per_actor: int = 4) -> None:
+        if actors < 1 or per_actor < 1:
+            raise ConfigError("--ray-actors and runs per actor must be at least 1")
+        self.address = address or os.environ.get("RAY_ADDRESS") or "auto"
+        self.actors, self.per_actor = actors, per_actor
+        self._store_url = ""
+        self._pool: list[Any] = []
+        self._connected = False
+
+    async def start(self, session: Session) -> None:
+        from corrigo.storage.base import TrajectoryStore
+
+        arg = session._store_arg
+        if isinstance(arg, TrajectoryStore):
+            raise ConfigError("the ray executor needs a store URL (its actors open their own)")
+        self._store_url = arg or session.settings.resolved_store_url
+        ray = _ray()
+        if not ray.is_initialized():
+            _probe(self.address)
+            try:
+                ray.init(
+                    address=self.address,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    runtime_env={"env_vars": passed_environment()},
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ConfigError(
+                    f"cannot reach a Ray cluster at {self.address!r}: {first}"
+                ) from None
+            self._connected = True
+        _refuse_sqlite_across_hosts(self._store_url, ray)
+
+    async def close(self) -> None:
+        ray = _ray()
+        for actor in self._pool:
+            ray.kill(actor, no_restart=True)
+        self._pool.clear()
+        if self._connected:
+            ray.shutdown()
+            self._connected = False
+
+    async def run_specs(
+        self,
+        session: Session,
+        specs: Sequence[RunSpec],
+        *,
+        concurrency: int,
+        on_outcome: OutcomeCallback | None,
+        on_event: EventCallback | None,
+    ) -> list[Outcome]:
+        records = [await session.store.create_run(s, status="queued") for s in specs]
+        return await self._dispatch([r.id for r in records], on_outcome)
+
+    async def continue_runs(
+        self,
+        session: Session,
+        records: Sequence[RunRecord],
+        *,
+        concurrency: int,
+        on_outcome: OutcomeCallback | None,
+        on_event: EventCallback | None,
+    ) -> list[Outcome]:
+        return await self._dispatch([r.id for r in records], on_outcome)
+
+    # -- the driver's loop ----------------------------------------------------------------
+
+    def _new_actor(self) -> Any:
+        worker = (
+            _ray()
+            .remote(RunWorker)
+            .options(
+                max_concurrency=self.per_actor,
+                max_restarts=0,
+                num_cpus=0,
+                scheduling_strategy="SPREAD",
+            )
+        )
+        return worker.remote(self._store_url)
+
+    async def _dispatch(
+        self, run_ids: Sequence[str], on_outcome: OutcomeCallback | None
+    ) -> list[Outcome]:
+        """Every run id executed once by some actor; outcomes in the given order."""
+        from ray.exceptions import RayActorError
+
+        from corrigo.liveness import current_owner
+
+        while len(self._pool) < self.actors:
+            self._pool.append(self._new_actor())
+        waiting = list(run_ids)
+        handovers = dict.fromkeys(run_ids, 0)
+        load = {id(a): 0 for a in self._pool}
+        running: dict[asyncio.Future[Any], tuple[str, Any]] = {}
+        outcomes: dict[str, Outcome] = {}
+        while waiting or running:
+            while waiting:
+                actor = min(self._pool, key=lambda a: load[id(a)])
+                if load[id(actor)] >= self.per_actor:
+                    break
+                run_id = waiting.pop(0)
+                load[id(actor)] += 1
+                running[
+                    asyncio.ensure_future(_awaited(actor.execute.remote(run_id, current_owner())))
+                ] = (
+                    run_id,
+                    actor,
+                )
+            done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                run_id, actor = running.pop(future)
+                if id(actor) in load:
+                    load[id(actor)] -= 1
+                try:
+                    reply = json.loads(future.result())
+                except RayActorError:
+                    handovers[run_id] += 1
+                    if handovers[run_id] > MAX_HANDOVERS:
+                        raise StoreError(
+                            f"run {run_id}: its actor died {MAX_HANDOVERS + 1} times"
+                        ) from None
+                    self._replace(actor, load)
+                    waiting.append(run_id)
+                    continue
+                if "error" in reply:
+                    raise _error(reply)
+                if "busy" in reply:  # another actor holds it: wait for its owner to go
+                    await asyncio.sleep(0.5)
+                    waiting.append(run_id)
+                    continue
+                outcome = Outcome.model_validate(reply["outcome"])
+                outcomes[run_id] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        return [outcomes[r] for r in run_ids]
+
+    def _replace(self, dead: Any, load: dict[int, int]) -> None:
+        if dead in self._pool:
+            self._pool.remove(dead)
+            load.pop(id(dead), None)
+            fresh = self._new_actor()
+            self._pool.append(fresh)
+            load[id(fresh)] = 0
+
+
+async def _awaited(ref: Any) -> Any:
+    return await ref
+
+
+def _error(reply: dict[str, Any]) -> Exception:
+    from corrigo import errors
+
+    kind = getattr(errors, str(reply.get("kind", "")), None)
+    if isinstance(kind, type) and issubclass(kind, errors.CorrigoError):
+        return kind(str(reply["error"]))
+    return StoreError(str(reply["error"]))
+
+
+def _probe(address: str) -> None:
+    """Fail at once on a ``host:port`` nobody listens on (Ray would retry for a minute)."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray takes 'auto', host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot reach a Ray cluster at {address!r}: {reason}") from None
+
+
+def _refuse_sqlite_across_hosts(store_url: str, ray: Any) -> None:
+    """SQLite is a file on this host: refused when the cluster has a node elsewhere."""
+    if not store_url.startswith("sqlite"):
+        return
+    here = {socket.gethostname(), "127.0.0.1", "localhost"}
+    with contextlib.suppress(OSError):
+        here.add(socket.gethostbyname(socket.gethostname()))
+    here.add(ray.util.get_node_ip_address())
+    others = sorted(
+        {
+            str(n.get("NodeManagerAddress"))
+            for n in ray.nodes()
+            if n.get("Alive") and str(n.get("NodeManagerAddress")) not in here
+        }
+    )
+    if others:
+        raise ConfigError(
+            f"a SQLite store is a file on this host, but the Ray cluster has nodes at "
+            f"{', '.join(others)}: use a PostgreSQL or Redis store (--store URL)"
+        )
+
+
+class RunWorker:
+    """A Ray actor (async: up to ``max_concurrency`` runs at once on its event loop) with
+    its own session on the store, opened on its first run and kept for the next."""
+
+    def __init__(self, store_url: str) -> None:
+        self.store_url = store_url
+        self.session: Any = None
+        self.lock = asyncio.Lock()
+
+    async def _session(self) -> Session:
+        from corrigo.config import Settings
+        from corrigo.lifecycle.session import Session
+
+        async with self.lock:
+            if self.session is None:
+                session = Session(Settings.from_env(), self.store_url)
+                await session.__aenter__()
+                self.session = session
+            return self.session
+
+    async def execute(self, run_id: str, driver: str) -> str:
+        """Claim the stored run and continue it to its outcome (JSON), or say why not.
+
+        The run is taken when it has no owner (queued), is the ``driver``'s (which
+        claimed it to resume it), or its owner is not known to be alive (an actor that
+        died; on another host the driver, which saw it die, is trusted)."""
+        from corrigo.errors import CorrigoError
+        from corrigo.liveness import current_owner, owner_alive
+
+        try:
+            session = await self._session()
+            store = session.store
+            record = await store.get_run(run_id)
+            if record.status == "finished" and record.outcome is not None:
+                return json.dumps({"outcome": record.outcome.model_dump(mode="json")})
+            mine = record.owner in (None, "", driver, current_owner())
+            if not mine and owner_alive(record.owner) is True:
+                return json.dumps({"busy": record.owner})
+            try:
+                await store.claim_run(run_id, current_owner(), expected=record.owner)
+            except StoreError:
+                return json.dumps({"busy": "another worker"})
+            outcome = await session.continue_run(record, claim=False)
+            return json.dumps({"outcome": outcome.model_dump(mode="json")})
+        except CorrigoError as exc:
+            return json.dumps({"error": str(exc), "kind": type(exc).__name__})

@@ -111,6 +111,29 @@ class Settings:
             prices=Path(env["CORRIGO_PRICES"]).expanduser() if env.get("CORRIGO_PRICES") else None,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The environment variables :meth:`from_env` reads these settings back from
+        (how a Ray actor gets the driver's settings, its secrets included)."""
+        env = {
+            "CORRIGO_HOME": str(self.home),
+            "CORRIGO_SANDBOX": self.sandbox,
+            "CORRIGO_MODEL_RETRIES": str(self.model_retries),
+            "CORRIGO_MODEL_DEADLINE": repr(self.model_deadline),
+            "CORRIGO_MODEL_BACKOFF": repr(self.model_backoff),
+            "CORRIGO_MODEL_CONCURRENCY": str(self.model_concurrency),
+            "CORRIGO_LOCAL_CACHE_MB": str(self.local_cache_mb),
+        }
+        optional = {
+            "CORRIGO_STORE": self.store_url,
+            "CORRIGO_MODEL": self.model,
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_API_KEY": self.api_key,
+            "CORRIGO_REPLY_CACHE": str(self.reply_cache) if self.reply_cache else None,
+            "CORRIGO_PRICES": str(self.prices) if self.prices else None,
+        }
+        env.update({k: v for k, v in optional.items() if v})
+        return env
+
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
-scripts/install.sh local,docker,postgres,redis,serve,instructions,dev
+scripts/install.sh local,docker,postgres,redis,serve,instructions,ray,dev
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -184,7 +184,9 @@ async def _plan(
             interrupted: dict[str, str] = {}
             for record in records:  # newest first
                 task_id = record.spec.task.id
-                if task_id in waiting and shown(record).status == "interrupted":
+                # Interrupted: its process died; queued: stored for a cluster's actors
+                # by a driver that died before they took it.
+                if task_id in waiting and shown(record).status in ("interrupted", "queued"):
                     interrupted.setdefault(task_id, record.id)
             plan.append(_Cell(strategy, model, pending, list(interrupted.values())))
             finished = len(tasks) - len(pending)

@@ -51,7 +51,8 @@ def _ray() -> Any:
 
 
 def passed_environment(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The driver's variables the actors get (see ``_PASSED_PREFIXES``)."""
+    """The driver's variables the actors get (see ``_PASSED_PREFIXES``); the session's
+    settings (the command line's overrides included) are laid over them."""
     env = dict(os.environ if env is None else env)
     return {k: v for k, v in env.items() if k.startswith(_PASSED_PREFIXES)}
 
@@ -68,6 +69,7 @@ class RayExecutor:
         self.actors, self.per_actor = actors, per_actor
         self._store_url = ""
         self._pool: list[Any] = []
+        self._placed = 0
         self._connected = False
 
     async def start(self, session: Session) -> None:
@@ -85,7 +87,7 @@ class RayExecutor:
                     address=self.address,
                     log_to_driver=False,
                     logging_level="ERROR",
-                    runtime_env={"env_vars": passed_environment()},
+                    runtime_env={"env_vars": {**passed_environment(), **session.settings.to_env()}},
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -93,6 +95,7 @@ class RayExecutor:
                     f"cannot reach a Ray cluster at {self.address!r}: {first}"
                 ) from None
             self._connected = True
+            _cluster_news_to_stderr()
         _refuse_sqlite_across_hosts(self._store_url, ray)
 
     async def close(self) -> None:
@@ -130,15 +133,24 @@ class RayExecutor:
     # -- the driver's loop ----------------------------------------------------------------
 
     def _new_actor(self) -> Any:
-        worker = (
-            _ray()
-            .remote(RunWorker)
-            .options(
-                max_concurrency=self.per_actor,
-                max_restarts=0,
-                num_cpus=0,
-                scheduling_strategy="SPREAD",
-            )
+        """An actor on the next live node in turn (round robin over the cluster's nodes,
+        so ``actors`` ≥ nodes puts one on every node). Pinned there: Ray's soft affinity
+        and SPREAD both leave actors on the driver's node now and then; if the node is
+        lost before the actor starts, the actor fails and is replaced like a dead one."""
+        ray = _ray()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        placement: Any = "SPREAD"
+        if nodes:
+            node = nodes[self._placed % len(nodes)]
+            placement = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+        self._placed += 1
+        worker = ray.remote(RunWorker).options(
+            max_concurrency=self.per_actor,
+            max_restarts=0,
+            num_cpus=0,
+            scheduling_strategy=placement,
         )
         return worker.remote(self._store_url)
 
@@ -146,7 +158,7 @@ class RayExecutor:
         self, run_ids: Sequence[str], on_outcome: OutcomeCallback | None
     ) -> list[Outcome]:
         """Every run id executed once by some actor; outcomes in the given order."""
-        from ray.exceptions import RayActorError
+        from ray.exceptions import ActorUnschedulableError, RayActorError
 
         from corrigo.liveness import current_owner
 
@@ -177,7 +189,7 @@ class RayExecutor:
                     load[id(actor)] -= 1
                 try:
                     reply = json.loads(future.result())
-                except RayActorError:
+                except (RayActorError, ActorUnschedulableError):
                     handovers[run_id] += 1
                     if handovers[run_id] > MAX_HANDOVERS:
                         raise StoreError(
@@ -218,6 +230,22 @@ def _error(reply: dict[str, Any]) -> Exception:
     if isinstance(kind, type) and issubclass(kind, errors.CorrigoError):
         return kind(str(reply["error"]))
     return StoreError(str(reply["error"]))
+
+
+def _cluster_news_to_stderr() -> None:
+    """Ray prints the cluster's events (a node marked dead, ...) on the driver's stdout,
+    which is corrigo's output (a table, or JSON for a program): send them to stderr."""
+    from ray._private import worker
+
+    printer = getattr(worker, "print_to_stdstream", None)
+    if printer is None or getattr(printer, "corrigo", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.corrigo = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _probe(address: str) -> None:

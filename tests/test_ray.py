@@ -1,0 +1,289 @@
+"""Runs on a real local Ray cluster (``--ray``): a head and a second node on loopback.
+
+Benches run through the real command line in a subprocess (the driver), with scripted
+models or the fake OpenAI-compatible server; the store (PostgreSQL or Redis) is the one
+source of truth the tests read. A lost node and a killed driver are real SIGKILLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corrigo.config import Settings
+from corrigo.liveness import owner_alive
+from corrigo.records import RunRecord, Step
+from corrigo.storage.factory import open_store
+from corrigo.tasks.humaneval import broken_solution, problem
+from tests.helpers import corrigo as corrigo_cli
+from tests.helpers import fenced, write_script
+from tests.model_server import ServerState, model_server
+from tests.ray_cluster import Cluster, descendants, ray_cluster
+from tests.stores import fresh_store_url
+
+pytest.importorskip("ray", reason="corrigo[ray] is part of the test install")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with ray_cluster(tmp_path_factory.mktemp("ray"), workers=1) as started:
+        yield started
+
+
+def _scripts(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    canon: dict[str, Any] = {}
+    fix: dict[str, Any] = {}
+    for i in range(count):
+        p = problem(f"HumanEval/{i}")
+        good = fenced(p["prompt"] + p["canonical_solution"])
+        bad = fenced(p["prompt"] + broken_solution(p["task_id"]))
+        canon[p["task_id"]] = {"solver": [good]}
+        fix[p["task_id"]] = {
+            "solver": [bad if i < 2 else good],
+            "reviewer": ["The examples in the docstring fail; follow them."],
+            "refiner": [good],
+        }
+    return (
+        write_script(tmp_path / "canon.yaml", {"model": "canon", "tasks": canon}),
+        write_script(tmp_path / "fix.yaml", {"model": "fix", "tasks": fix}),
+    )
+
+
+async def _runs_and_steps(url: str) -> tuple[list[RunRecord], dict[str, list[Step]]]:
+    async with open_store(url) as store:
+        runs = await store.list_runs(limit=10_000)
+        return runs, {r.id: await store.get_steps(r.id) for r in runs}
+
+
+def _assert_each_cell_once(runs: list[RunRecord], steps: dict[str, list[Step]]) -> None:
+    """One finished run per task per cell, and no step stored twice in any run."""
+    cells: dict[tuple[str | None, str], int] = {}
+    for run in runs:
+        assert run.status == "finished", (run.id, run.status)
+        key = (run.spec.batch_id, run.spec.task.id)
+        cells[key] = cells.get(key, 0) + 1
+        seqs = [s.seq for s in steps[run.id]]
+        keys = [s.key for s in steps[run.id] if s.key]
+        assert len(seqs) == len(set(seqs)) and len(keys) == len(set(keys)), run.id
+    assert set(cells.values()) == {1}, cells
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+async def test_a_bench_on_ray_runs_every_cell_once_in_the_actors(
+    kind: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    canon, fix = _scripts(tmp_path, 4)
+    with fresh_store_url(kind, tmp_path) as url:
+        done = corrigo_cli(
+            "bench", "humaneval[:4]", "--strategies", "single,refine",
+            "--models", f"scripted:{canon},scripted:{fix}",
+            "--store", url, "--ray", cluster.address, "--ray-actors", "2", "-j", "2", "--json",
+            home=tmp_path / "home",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["complete"] is True
+        finals = {
+            (c["strategy"], Path(c["model"]).name): c["final_passed"] for c in report["cells"]
+        }
+        assert finals == {
+            ("single", "canon.yaml"): 4,
+            ("single", "fix.yaml"): 2,
+            ("refine", "canon.yaml"): 4,
+            ("refine", "fix.yaml"): 4,
+        }
+        fixed = {(c["strategy"], Path(c["model"]).name): c["fixed"] for c in report["cells"]}
+        assert fixed[("refine", "fix.yaml")] == 2
+        runs, steps = await _runs_and_steps(url)
+    assert len(runs) == 16
+    _assert_each_cell_once(runs, steps)
+    # The actors ran them (the local executor's runs all have the driver as owner).
+    assert len({r.owner for r in runs}) == 2
+
+
+def _held_server(count: int) -> tuple[ServerState, threading.Event, threading.Semaphore]:
+    """A model server whose replies wait for ``release``; ``arrived`` is released once per
+    request that reaches it. Each reply is the canonical solution of the task asked."""
+    release, arrived = threading.Event(), threading.Semaphore(0)
+    problems = [problem(f"HumanEval/{i}") for i in range(count)]
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        arrived.release()
+        release.wait()
+        asked = "\n".join(str(m.get("content", "")) for m in messages)
+        for p in problems:
+            if p["prompt"].strip() in asked:
+                return fenced(p["prompt"] + p["canonical_solution"])
+        return "no idea"
+
+    return ServerState(reply_by=reply), release, arrived
+
+
+def _start_bench(
+    tmp_path: Path,
+    url: str,
+    base_url: str,
+    cluster: Cluster,
+    count: int,
+    *,
+    actors: int = 2,
+    resume: str | None = None,
+) -> subprocess.Popen[str]:
+    """``corrigo bench`` of ``single`` on HumanEval's first ``count`` tasks (or ``--resume``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CORRIGO_"))}
+    env.update({"CORRIGO_HOME": str(tmp_path / "home"), "OPENAI_API_KEY": "test-key"})
+    grid = (
+        ["--resume", resume]
+        if resume
+        else [f"humaneval[:{count}]", "--strategies", "single", "--models", "openai:fake"]
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "corrigo", "bench", *grid, "--base-url", base_url,
+         "--store", url, "--ray", cluster.address, "--ray-actors", str(actors), "-j", "1",
+         "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _wait_for(arrived: threading.Semaphore, n: int) -> None:
+    for _ in range(n):
+        assert arrived.acquire(timeout=600), "a model request never came"
+
+
+async def test_a_node_lost_mid_bench_hands_its_run_to_another_actor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    count = 4
+    state, release, arrived = _held_server(count)
+    worker = cluster.nodes[1]  # the node to lose (up since the module began: schedulable)
+    with fresh_store_url("redis", tmp_path) as url, model_server(state) as base_url:
+        # An actor on each node, one run each, both waiting for the model.
+        bench = _start_bench(tmp_path, url, base_url, cluster, count, actors=2)
+        try:
+            _wait_for(arrived, 2)
+            actors_there = descendants(worker.raylet)
+            running = [r for r in (await _runs_and_steps(url))[0] if r.status == "running"]
+            lost = [r for r in running if int(str(r.owner).split("/")[1]) in actors_there]
+            worker.kill()
+            release.set()
+            out, err = bench.communicate(timeout=900)
+        finally:
+            release.set()
+            if bench.poll() is None:
+                bench.kill()
+                bench.communicate()
+        assert bench.returncode == 0, err
+        report = json.loads(out)
+        assert report["complete"] is True and report["cells"][0]["final_passed"] == count
+        runs, steps = await _runs_and_steps(url)
+    _assert_each_cell_once(runs, steps)
+    assert len(runs) == count
+    # A run was in an actor on the lost node (else the test proved nothing): it was
+    # finished by another actor, its one model step asked once more (the lost reply
+    # was never stored), not stored twice.
+    assert len(lost) == 1, [r.owner for r in running]
+    handed = next(r for r in runs if r.id == lost[0].id)
+    assert handed.owner != lost[0].owner
+    assert sum(1 for s in steps[handed.id] if s.kind == "model") == 1
+    assert len(state.requests) == count + 1
+
+
+async def test_a_killed_driver_is_resumed_and_finishes_the_bench(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    count = 4
+    state, release, arrived = _held_server(count)
+    with fresh_store_url("postgres", tmp_path) as url, model_server(state) as base_url:
+        bench = _start_bench(tmp_path, url, base_url, cluster, count)
+        try:
+            _wait_for(arrived, 2)
+            bench_id = await _bench_id(url)
+            owners = {r.owner for r in (await _runs_and_steps(url))[0] if r.status == "running"}
+            os.kill(bench.pid, signal.SIGKILL)
+            bench.communicate()
+            # Ray ends a dead driver's actors; wait until they are gone (their runs then
+            # read as interrupted), a bounded number of looks, not a wall-clock race.
+            for _ in range(600):
+                if all(owner_alive(o) is False for o in owners):
+                    break
+                arrived.acquire(timeout=0.5)
+            assert all(owner_alive(o) is False for o in owners)
+        finally:
+            release.set()
+            if bench.poll() is None:
+                bench.kill()
+                bench.communicate()
+        resumed = _start_bench(tmp_path, url, base_url, cluster, count, resume=bench_id)
+        out, err = resumed.communicate(timeout=900)
+        assert resumed.returncode == 0, err
+        report = json.loads(out)
+        assert report["complete"] is True and report["cells"][0]["final_passed"] == count
+        runs, steps = await _runs_and_steps(url)
+    _assert_each_cell_once(runs, steps)
+
+
+async def _bench_id(url: str) -> str:
+    async with open_store(url) as store:
+        [bench] = await store.list_benches(limit=2)
+    return bench.id
+
+
+def test_bad_ray_input_is_one_line_exit_2_and_stores_nothing(tmp_path: Path) -> None:
+    canon, _ = _scripts(tmp_path, 1)
+    home = tmp_path / "home"
+    base = ("bench", "humaneval[:1]", "--strategies", "single", "--models", f"scripted:{canon}")
+    cases = {
+        ("--ray", "127.0.0.1:1"): "cannot reach a Ray cluster at '127.0.0.1:1'",
+        ("--ray", "no-port"): "--ray takes 'auto', host:port or ray://host:port",
+    }
+    for args, message in cases.items():
+        done = corrigo_cli(*base, *args, home=home)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    # Without the extra: a Python where 'import ray' fails.
+    blocker = tmp_path / "no-ray"
+    (blocker / "ray").mkdir(parents=True)
+    (blocker / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    done = corrigo_cli(*base, "--ray", "auto", home=home, env={"PYTHONPATH": str(blocker)})
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: the ray executor needs Ray: pip install 'corrigo[ray]'"
+    assert not (home / "corrigo.db").exists()  # no store was even opened
+
+
+def test_sqlite_is_refused_when_a_node_is_on_another_host() -> None:
+    from corrigo.errors import ConfigError
+    from corrigo.lifecycle.ray_executor import _refuse_sqlite_across_hosts
+
+    class Nodes:  # what ray.nodes() and the driver's address say, for a two-host cluster
+        class util:
+            @staticmethod
+            def get_node_ip_address() -> str:
+                return "10.0.0.1"
+
+        @staticmethod
+        def nodes() -> list[dict[str, Any]]:
+            return [
+                {"NodeManagerAddress": "10.0.0.1", "Alive": True},
+                {"NodeManagerAddress": "10.0.0.2", "Alive": True},
+                {"NodeManagerAddress": "10.0.0.3", "Alive": False},
+            ]
+
+    with pytest.raises(ConfigError, match=r"nodes at 10\.0\.0\.2: use a PostgreSQL or Redis"):
+        _refuse_sqlite_across_hosts("sqlite:////tmp/x.db", Nodes)
+    _refuse_sqlite_across_hosts("redis://127.0.0.1:6379/0", Nodes)  # a shared store is fine
+
+
+def test_actors_get_the_drivers_settings_through_the_environment() -> None:
+    settings = Settings.from_env(
+        {"CORRIGO_HOME": "/data", "OPENAI_API_KEY": "k", "CORRIGO_MODEL_DEADLINE": "12.5"}
+    ).with_overrides(base_url="http://127.0.0.1:9/v1", store_url="redis://127.0.0.1/0")
+    assert Settings.from_env(settings.to_env()) == settings

@@ -287,3 +287,31 @@ def test_actors_get_the_drivers_settings_through_the_environment() -> None:
         {"CORRIGO_HOME": "/data", "OPENAI_API_KEY": "k", "CORRIGO_MODEL_DEADLINE": "12.5"}
     ).with_overrides(base_url="http://127.0.0.1:9/v1", store_url="redis://127.0.0.1/0")
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from tests.serve_helpers import demo_files, read_events, serve
+
+    files = demo_files(tmp_path)
+    env = {"CORRIGO_SERVE_EXECUTOR": "ray", "RAY_ADDRESS": cluster.address}
+    with (
+        fresh_store_url("redis", tmp_path) as url,
+        serve(tmp_path, files, store_url=url, env=env) as server,
+        server.client() as http,
+    ):
+        body = {"tasks": "demo:fix", "strategy": "refine", "model": "script"}
+        submitted = http.post("/v1/runs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        [run_id] = submitted.json()["run_ids"]
+        with http.stream("GET", f"/v1/runs/{run_id}/events") as response:
+            found = read_events(response)
+        assert found[-1]["event"] == "outcome"
+        outcome = found[-1]["data"]["outcome"]
+        assert outcome["stop_reason"] == "verified" and outcome["hidden_passed"] is True
+        stored = http.get(f"/v1/runs/{run_id}/steps").json()["steps"]
+        assert [e["data"] for e in found if e["event"] == "step"] == stored
+        record = http.get(f"/v1/runs/{run_id}").json()
+    # An actor executed it, not the server's process.
+    assert record["owner"] and f"/{server.process.pid}/" not in record["owner"]

@@ -34,6 +34,18 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
     store: str | None = StoreOption,
     home: Path | None = HomeOption,
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        help="Where queued runs execute: local (this process) or ray (actors on a Ray "
+        "cluster; this process only serves). Default: CORRIGO_SERVE_EXECUTOR, local.",
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS", help="The Ray cluster for --executor ray (auto)."
+    ),
+    ray_actors: int | None = typer.Option(
+        None, "--ray-actors", min=1, help="Ray actors, each running --workers runs at once."
+    ),
 ) -> None:
     """Serve the HTTP API: queue runs, follow them as events, replay them.
 
@@ -52,7 +64,14 @@ def serve_command(
             f"corrigo serve needs its extra ({exc.name} is missing): pip install 'corrigo[serve]'"
         ) from None
     settings = settings_for(store, home)
-    config = ServeConfig.from_env(settings, workers=workers, insecure_no_auth=insecure_no_auth)
+    config = ServeConfig.from_env(
+        settings,
+        workers=workers,
+        insecure_no_auth=insecure_no_auth,
+        executor=executor,
+        ray_address=ray,
+        ray_actors=ray_actors,
+    )
     if insecure_no_auth:
         if config.tokens:
             raise UsageError("--insecure-no-auth with CORRIGO_API_TOKENS set: choose one")

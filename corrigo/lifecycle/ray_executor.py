@@ -62,13 +62,23 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, actors: int = 2, per_actor: int = 4) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        actors: int = 2,
+        per_actor: int = 4,
+        store_url: str | None = None,
+    ) -> None:
         if actors < 1 or per_actor < 1:
             raise ConfigError("--ray-actors and runs per actor must be at least 1")
         self.address = address or os.environ.get("RAY_ADDRESS") or "auto"
         self.actors, self.per_actor = actors, per_actor
-        self._store_url = ""
+        self._store_url = store_url or ""
         self._pool: list[Any] = []
+        self._load: dict[int, int] = {}  # runs in flight per actor (by id())
+        self._refs: dict[str, Any] = {}  # run id → the actor call executing it
+        self._freed = asyncio.Condition()
         self._placed = 0
         self._connected = False
 
@@ -76,9 +86,10 @@ class RayExecutor:
         from corrigo.storage.base import TrajectoryStore
 
         arg = session._store_arg
-        if isinstance(arg, TrajectoryStore):
-            raise ConfigError("the ray executor needs a store URL (its actors open their own)")
-        self._store_url = arg or session.settings.resolved_store_url
+        if not self._store_url:
+            if isinstance(arg, TrajectoryStore):
+                raise ConfigError("the ray executor needs a store URL (its actors open their own)")
+            self._store_url = arg or session.settings.resolved_store_url
         ray = _ray()
         if not ray.is_initialized():
             _probe(self.address)
@@ -103,6 +114,7 @@ class RayExecutor:
         for actor in self._pool:
             ray.kill(actor, no_restart=True)
         self._pool.clear()
+        self._load.clear()
         if self._connected:
             ray.shutdown()
             self._connected = False
@@ -157,66 +169,91 @@ class RayExecutor:
     async def _dispatch(
         self, run_ids: Sequence[str], on_outcome: OutcomeCallback | None
     ) -> list[Outcome]:
-        """Every run id executed once by some actor; outcomes in the given order."""
-        from ray.exceptions import ActorUnschedulableError, RayActorError
+        """Every run id executed once by some actor; outcomes in the given order. Calls
+        may overlap (the serve queue makes one per run): they share the actors' slots."""
+        from ray.exceptions import ActorUnschedulableError, RayActorError, TaskCancelledError
 
         from corrigo.liveness import current_owner
 
         while len(self._pool) < self.actors:
-            self._pool.append(self._new_actor())
+            self._add(self._new_actor())
         waiting = list(run_ids)
         handovers = dict.fromkeys(run_ids, 0)
-        load = {id(a): 0 for a in self._pool}
         running: dict[asyncio.Future[Any], tuple[str, Any]] = {}
         outcomes: dict[str, Outcome] = {}
-        while waiting or running:
-            while waiting:
-                actor = min(self._pool, key=lambda a: load[id(a)])
-                if load[id(actor)] >= self.per_actor:
-                    break
-                run_id = waiting.pop(0)
-                load[id(actor)] += 1
-                running[
-                    asyncio.ensure_future(_awaited(actor.execute.remote(run_id, current_owner())))
-                ] = (
-                    run_id,
-                    actor,
-                )
-            done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-            for future in done:
-                run_id, actor = running.pop(future)
-                if id(actor) in load:
-                    load[id(actor)] -= 1
-                try:
-                    reply = json.loads(future.result())
-                except (RayActorError, ActorUnschedulableError):
-                    handovers[run_id] += 1
-                    if handovers[run_id] > MAX_HANDOVERS:
-                        raise StoreError(
-                            f"run {run_id}: its actor died {MAX_HANDOVERS + 1} times"
-                        ) from None
-                    self._replace(actor, load)
-                    waiting.append(run_id)
+        try:
+            while waiting or running:
+                while waiting:
+                    actor = min(self._pool, key=lambda a: self._load[id(a)])
+                    if self._load[id(actor)] >= self.per_actor:
+                        break
+                    run_id = waiting.pop(0)
+                    self._load[id(actor)] += 1
+                    ref = actor.execute.remote(run_id, current_owner())
+                    self._refs[run_id] = ref
+                    running[asyncio.ensure_future(_awaited(ref))] = (run_id, actor)
+                if not running:  # every slot is another call's: wait for one to free
+                    async with self._freed:
+                        await self._freed.wait()
                     continue
-                if "error" in reply:
-                    raise _error(reply)
-                if "busy" in reply:  # another actor holds it: wait for its owner to go
-                    await asyncio.sleep(0.5)
-                    waiting.append(run_id)
-                    continue
-                outcome = Outcome.model_validate(reply["outcome"])
-                outcomes[run_id] = outcome
-                if on_outcome is not None:
-                    on_outcome(outcome)
+                done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    run_id, actor = running.pop(future)
+                    self._refs.pop(run_id, None)
+                    await self._release(actor)
+                    try:
+                        reply = json.loads(future.result())
+                    except (RayActorError, ActorUnschedulableError):
+                        handovers[run_id] += 1
+                        if handovers[run_id] > MAX_HANDOVERS:
+                            raise StoreError(
+                                f"run {run_id}: its actor died {MAX_HANDOVERS + 1} times"
+                            ) from None
+                        self._replace(actor)
+                        waiting.append(run_id)
+                        continue
+                    except TaskCancelledError:
+                        raise asyncio.CancelledError from None
+                    if "error" in reply:
+                        raise _error(reply)
+                    if "busy" in reply:  # another actor holds it: wait for its owner to go
+                        await asyncio.sleep(0.5)
+                        waiting.append(run_id)
+                        continue
+                    outcome = Outcome.model_validate(reply["outcome"])
+                    outcomes[run_id] = outcome
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+        finally:
+            for future, (run_id, actor) in running.items():
+                future.cancel()
+                self._refs.pop(run_id, None)
+                await self._release(actor)
         return [outcomes[r] for r in run_ids]
 
-    def _replace(self, dead: Any, load: dict[int, int]) -> None:
+    def cancel(self, run_id: str) -> bool:
+        """Cancel the run where its actor executes it (stored as cancelled there)."""
+        ref = self._refs.get(run_id)
+        if ref is None:
+            return False
+        _ray().cancel(ref)
+        return True
+
+    def _add(self, actor: Any) -> None:
+        self._pool.append(actor)
+        self._load[id(actor)] = 0
+
+    async def _release(self, actor: Any) -> None:
+        if id(actor) in self._load:
+            self._load[id(actor)] -= 1
+        async with self._freed:
+            self._freed.notify_all()
+
+    def _replace(self, dead: Any) -> None:
         if dead in self._pool:
             self._pool.remove(dead)
-            load.pop(id(dead), None)
-            fresh = self._new_actor()
-            self._pool.append(fresh)
-            load[id(fresh)] = 0
+            self._load.pop(id(dead), None)
+            self._add(self._new_actor())
 
 
 async def _awaited(ref: Any) -> Any:

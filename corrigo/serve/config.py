@@ -14,7 +14,10 @@ Environment variables (read by :meth:`ServeConfig.from_env`, at start-up only):
 - ``CORRIGO_SERVE_MAX_REQUEST_BYTES`` (default 262144), ``CORRIGO_SERVE_MAX_TASKS`` per
   request (50), ``CORRIGO_SERVE_MAX_RUNS_PER_TOKEN`` queued or running at once (200),
   ``CORRIGO_SERVE_QUEUE``: queued runs at most, over all tokens (1000),
-  ``CORRIGO_SERVE_WORKERS``: runs executing at once (2).
+  ``CORRIGO_SERVE_WORKERS``: runs executing at once (2; with Ray, per actor).
+- ``CORRIGO_SERVE_EXECUTOR``: ``local`` (runs execute in the server's process, the
+  default) or ``ray`` (Ray actors execute them; the server only serves), with
+  ``RAY_ADDRESS`` (default ``auto``) and ``CORRIGO_SERVE_RAY_ACTORS`` (2).
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ class ServeConfig:
     #: it stays silent before a keep-alive comment.
     poll_seconds: float = 0.1
     keepalive_seconds: float = 15.0
+    #: Where queued runs execute: "local" or "ray" (``ray_actors`` actors at
+    #: ``ray_address``, ``workers`` runs each).
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_actors: int = 2
 
     @classmethod
     def from_env(
@@ -121,12 +129,17 @@ class ServeConfig:
             workers=_count(env, "CORRIGO_SERVE_WORKERS", 2),
             max_streams=_count(env, "CORRIGO_SERVE_MAX_STREAMS", 500),
             max_streams_per_token=_count(env, "CORRIGO_SERVE_MAX_STREAMS_PER_TOKEN", 200),
+            executor=env.get("CORRIGO_SERVE_EXECUTOR") or "local",
+            ray_address=env.get("RAY_ADDRESS") or None,
+            ray_actors=_count(env, "CORRIGO_SERVE_RAY_ACTORS", 2),
         )
         changes = {k: v for k, v in overrides.items() if v is not None}
         if changes:
             from dataclasses import replace
 
             config = replace(config, **changes)  # type: ignore[arg-type]
+        if config.executor not in ("local", "ray"):
+            raise ConfigError(f"executor {config.executor!r}: choose local or ray")
         return config
 
     @property

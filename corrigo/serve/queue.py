@@ -82,10 +82,12 @@ class RunQueue:
     ) -> None:
         self.store, self.settings, self.config, self.waiters = store, settings, config, waiters
         self._runs = _Detachable(store)
-        self._session = Session(settings, store)
+        self._session = Session(settings, store, _executor(config, settings))
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._interrupted: list[RunRecord] = []
-        self._slots = asyncio.Semaphore(config.workers)
+        self._ray = config.executor == "ray"
+        slots = config.workers * (config.ray_actors if self._ray else 1)
+        self._slots = asyncio.Semaphore(slots)
         self._wake = asyncio.Event()
         self._submit_lock = asyncio.Lock()
         # (when counted, runs waiting, active runs per caller): see _counts.
@@ -107,8 +109,10 @@ class RunQueue:
         try:
             session.runs = cast(TrajectoryStore, self._runs)
             for spec in dict.fromkeys(self.config.models.values()):
-                await session.check({"any": spec})
-            await session.sandbox(self.settings.sandbox)
+                if not (self._ray and spec.startswith("local:")):  # loaded by the actors
+                    await session.check({"any": spec})
+            if not self._ray:  # with Ray the actors hold the sandboxes
+                await session.sandbox(self.settings.sandbox)
             self._interrupted = await self._own_interrupted()
         except BaseException:
             await session.close()
@@ -216,7 +220,9 @@ class RunQueue:
                 f"run {run_id} is running in another process ({current.owner or 'unknown'}); "
                 "cancel it there",
             )
-        task.cancel()
+        cancel_there = getattr(self._session.executor, "cancel", None)
+        if cancel_there is None or not cancel_there(run_id):
+            task.cancel()  # a run of this process (or not yet handed to an actor)
         await asyncio.wait({task}, timeout=60)
         return shown(await self.store.get_run(run_id))
 
@@ -270,7 +276,12 @@ class RunQueue:
                 self.waiters.wake(run_id)
 
         try:
-            await self._session.continue_run(record, on_event=on_event)
+            if self._ray:  # an actor claims and executes it; its steps wake streams
+                await self._session.executor.continue_runs(
+                    self._session, [record], concurrency=1, on_outcome=None, on_event=None
+                )
+            else:
+                await self._session.continue_run(record, on_event=on_event)
         except asyncio.CancelledError:
             if not self._runs.detached:
                 await asyncio.shield(self._settle_cancelled(record))
@@ -301,6 +312,21 @@ class RunQueue:
             await self.store.finish_run(record.id, outcome)
         except CorrigoError as exc:
             log.warning("run %s could not be settled as %s: %s", record.id, reason, exc)
+
+
+def _executor(config: ServeConfig, settings: Settings) -> Any:
+    """The queue's executor: this process (None) or Ray actors on the server's store."""
+    if config.executor != "ray":
+        return None
+    from corrigo.lifecycle.executor import get_executor
+
+    return get_executor(
+        "ray",
+        config.ray_address,
+        actors=config.ray_actors,
+        per_actor=config.workers,
+        store_url=settings.resolved_store_url,
+    )
 
 
 def _cancelled(record: RunRecord) -> Outcome:

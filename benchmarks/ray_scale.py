@@ -51,16 +51,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,88 @@ def tree_cpu(roots: Collection[int], without: Collection[int] = ()) -> float:
     for root in roots:
         pids |= {root, *descendants(root)}
     return sum(_stat_cpu(p) for p in pids - skip)
+
+
+# ------------------------------------------------------------ the cluster
+
+
+def ours(temp: Path) -> set[int]:
+    """Every process of the clusters whose files are under ``temp``: those naming it on
+    their command line, those naming one of their nodes' ids (the client server), and
+    everything below them (agents, actors, sandbox workers)."""
+    import re
+
+    from tests.ray_cluster import _cmdline, _pids, descendants
+
+    lines = {p: _cmdline(p) for p in _pids()}
+    roots = {p for p, line in lines.items() if str(temp) in line}
+    ids = {m for p in roots for m in re.findall(r"--node[-_]id=([0-9a-f]{16,})", lines[p])}
+    roots |= {p for p, line in lines.items() if any(i in line for i in ids)}
+    found = set(roots)
+    for root in roots:
+        found |= descendants(root)
+    return found - {os.getpid()}
+
+
+def known(cluster: Any) -> set[int]:
+    from tests.ray_cluster import descendants
+
+    pids: set[int] = set()
+    for node in cluster.nodes:
+        pids |= {node.raylet, *node.processes, *descendants(node.raylet)}
+    return pids
+
+
+def kill(pids: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def keep_ours(cluster: Any, temp: Path) -> None:
+    """The helper takes every process new since ``ray start`` began as the node's: with
+    another cluster starting on this host at the same time (the test suite), some are
+    not. Only ours stay the node's, so stopping it never kills another's."""
+    mine = ours(temp)
+    for node in cluster.nodes:
+        node.processes &= mine
+
+
+@contextlib.contextmanager
+def head_node(temp: Path) -> Iterator[Any]:
+    """``tests/ray_cluster.py``'s cluster of one node, started again (up to 3 times) when
+    another cluster starting at the same moment made the helper count two new raylets
+    (it then raises, leaving the started node running: killed here, found by ``temp``).
+    Whatever is left under ``temp`` at the end is killed too."""
+    from tests.ray_cluster import ray_cluster
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: kill(ours(temp)))
+        for attempt in range(3):
+            try:
+                cluster = stack.enter_context(ray_cluster(temp / f"ray{attempt}", workers=0))
+                break
+            except RuntimeError as exc:
+                if "expected one new raylet" not in str(exc) or attempt == 2:
+                    raise
+                print(f"  (head start retried: {exc})", file=sys.stderr)
+                kill(ours(temp))
+        keep_ours(cluster, temp)
+        yield cluster
+
+
+def add_node(cluster: Any, temp: Path) -> None:
+    """``cluster.add_node()``, retried like :func:`head_node`'s start."""
+    for attempt in range(3):
+        try:
+            cluster.add_node()
+            break
+        except RuntimeError as exc:
+            if "expected one new raylet" not in str(exc) or attempt == 2:
+                raise
+            print(f"  (node start retried: {exc})", file=sys.stderr)
+            kill(ours(temp) - known(cluster))
+    keep_ours(cluster, temp)
 
 
 class Server:
@@ -149,6 +233,7 @@ class Bench:
         self.args = args
         self.server = server
         self.cluster: Any = None
+        self.temp = home.parent / "ray"
         self.batch = 0
         self.settings = corrigo.Settings.from_env(
             {
@@ -363,7 +448,7 @@ async def one_config(
                 ]
                 for into, name, where in pair if turn % 2 == 0 else pair[::-1]:
                     into.append(await bench.call(name, where, args.runs, total))
-    except Exception as exc:  # noqa: BLE001 - printed, the other cases still run
+    except Exception as exc:  # printed; the other cases still run
         print(f"  {label}: blocked: {type(exc).__name__}: {exc}")
         traceback.print_exc(file=sys.stderr)
         return None
@@ -391,7 +476,7 @@ async def part2(bench: Bench, store_url: str, found: dict[str, Any]) -> None:
         for nodes, counts in ((1, (1, 2, 4)), (2, (2, 4))):
             if nodes == 2:
                 started = time.perf_counter()
-                bench.cluster.add_node()
+                add_node(bench.cluster, bench.temp)
                 print(f"  (second node started in {time.perf_counter() - started:.1f} s)")
             for actors in counts:
                 call = await one_config(
@@ -460,7 +545,7 @@ async def part3(bench: Bench, store_url: str, found: dict[str, Any], temp: Path)
             try:
                 with fresh_store_url(kind, temp) as url:
                     results[kind].append(await write_rate(url, template, args.writers, args.steps))
-            except Exception as exc:  # noqa: BLE001 - printed, the other backend still runs
+            except Exception as exc:  # printed; the other backend still runs
                 print(f"  {kind}: blocked: {type(exc).__name__}: {exc}")
     found["store_rate"] = {}
     for kind, got in results.items():
@@ -507,21 +592,22 @@ def capacity(args: argparse.Namespace, found: dict[str, Any]) -> None:
     for nodes in (1, 2, 4, 8, 16, 32, 64):
         raw = r_actor * a * nodes
         capped = ", ".join(f"{k} {min(raw, cap):.0f}" for k, cap in caps.items())
-        print(f"    nodes={nodes:<3} actors={a * nodes:<4} uncapped {raw:7.0f} runs/s; capped: {capped}")
+        print(
+            f"    nodes={nodes:<3} actors={a * nodes:<4} uncapped {raw:7.0f} runs/s; capped: {capped}"
+        )
 
 
 # ------------------------------------------------------------ main
 
 
 async def main_async(args: argparse.Namespace, server: Server, temp: Path) -> None:
-    from tests.ray_cluster import ray_cluster
     from tests.stores import fresh_store_url
 
     bench = Bench(args, server, temp / "home")
     found: dict[str, Any] = {}
     with fresh_store_url(args.store, temp) as store_url:
         started = time.perf_counter()
-        with ray_cluster(temp / "ray", workers=0) as cluster:
+        with head_node(temp / "ray") as cluster:
             bench.cluster = cluster
             print(
                 f"cluster: head at {cluster.address} started in "
@@ -531,7 +617,7 @@ async def main_async(args: argparse.Namespace, server: Server, temp: Path) -> No
             )
             try:
                 await part1(bench, store_url, found)
-            except Exception as exc:  # noqa: BLE001 - printed, the other parts still run
+            except Exception as exc:  # printed; the other parts still run
                 print(f"  blocked: {type(exc).__name__}: {exc}")
                 traceback.print_exc(file=sys.stderr)
             await part2(bench, store_url, found)

@@ -42,9 +42,10 @@ __all__ = [
 def get_model(spec: str, settings: Settings) -> ChatModel:
     """A model for ``spec``, with its price from the settings' price table (None: no
     price); raises UnknownProvider / ConfigError / ModelUnavailable."""
+    from corrigo.models.pool import priced_spec
     from corrigo.models.pricing import price_of
 
-    price = price_of(spec, settings)  # a bad price file fails before any model is built
+    price = price_of(priced_spec(spec), settings)  # a bad price file fails before any model
     model = _build(spec, settings)
     model.price = price
     return model
@@ -58,7 +59,10 @@ def _build(spec: str, settings: Settings) -> ChatModel:
         )
     if provider == "openai":
         from corrigo.models.openai import OpenAIModel
+        from corrigo.models.pool import ServerPool, split_servers
 
+        if split_servers(name) is not None:  # openai:NAME(URL*N, URL*N)
+            return ServerPool.from_spec(spec, name, settings)
         return OpenAIModel.from_settings(name, settings)
     if provider == "ollama":
         from corrigo.models.openai import OpenAIModel

@@ -68,7 +68,8 @@ class Node:
 
     def kill(self) -> None:
         """SIGKILL the node and everything under its raylet (actors included): a node lost."""
-        for pid in {self.raylet, *descendants(self.raylet), *self.processes}:
+        below = descendants(self.raylet) if self.raylet > 0 else set()
+        for pid in {self.raylet, *below, *self.processes} - {-1}:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -90,13 +91,18 @@ class Cluster:
              "--disable-usage-stats"],
             capture_output=True, text=True, env=env, check=False, timeout=600,
         )  # fmt: skip
+        # Only this cluster's processes: their command lines name its folder or address
+        # (another cluster may be starting on this host meanwhile).
+        mine = (str(self.temp), self.address)
+        started = {p for p in _pids() - before if any(m in _cmdline(p) for m in mine)}
         if done.returncode != 0:
+            self.nodes.append(Node(started, -1))  # stopped with the rest
             raise RuntimeError(f"ray start failed: {done.stderr[-2000:]}")
-        started = {p for p in _pids() - before if "ray" in _cmdline(p)}
-        raylets = [
-            p for p in started if "/raylet " in _cmdline(p) or "raylet/raylet" in _cmdline(p)
-        ]
+        known = {n.raylet for n in self.nodes}
+        raylets = [p for p in started if "raylet" in _cmdline(p).split(" ", 1)[0]]
+        raylets = [p for p in raylets if p not in known]
         if len(raylets) != 1:
+            self.nodes.append(Node(started, -1))  # stopped with the rest
             raise RuntimeError(f"expected one new raylet, found {raylets}")
         node = Node(started, raylets[0])
         self.nodes.append(node)

@@ -261,12 +261,16 @@ async def _awaited(ref: Any) -> Any:
 
 
 def _error(reply: dict[str, Any]) -> Exception:
-    from corrigo import errors
+    """The actor's CorrigoError raised again in the driver, as the same class."""
+    from corrigo.errors import CorrigoError
 
-    kind = getattr(errors, str(reply.get("kind", "")), None)
-    if isinstance(kind, type) and issubclass(kind, errors.CorrigoError):
-        return kind(str(reply["error"]))
-    return StoreError(str(reply["error"]))
+    known: dict[str, type[CorrigoError]] = {}
+    pending: list[type[CorrigoError]] = [CorrigoError]
+    while pending:
+        cls = pending.pop()
+        known[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return known.get(str(reply.get("kind", "")), StoreError)(str(reply["error"]))
 
 
 def _cluster_news_to_stderr() -> None:

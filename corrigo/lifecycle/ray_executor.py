@@ -146,13 +146,17 @@ class RayExecutor:
 
     def _new_actor(self) -> Any:
         """An actor on the next live node in turn (round robin over the cluster's nodes,
-        so ``actors`` ≥ nodes puts one on every node). Pinned there: Ray's soft affinity
+        so ``actors`` ≥ nodes puts one on every node that offers CPUs). Pinned there: Ray's soft affinity
         and SPREAD both leave actors on the driver's node now and then; if the node is
         lost before the actor starts, the actor fails and is replaced like a dead one."""
         ray = _ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        # A node that offers no CPU (a driver or a server joined with --num-cpus 0) runs
+        # no actor, unless no node offers any.
+        working = [n for n in alive if (n.get("Resources") or {}).get("CPU", 0) > 0]
+        nodes = sorted(n["NodeID"] for n in working or alive)
         placement: Any = "SPREAD"
         if nodes:
             node = nodes[self._placed % len(nodes)]

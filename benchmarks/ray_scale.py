@@ -40,19 +40,26 @@ removed at the end).
    ray actor's ``claim_run``) as costing one step's.
 
 The cluster's CPU is every process its nodes started, idle ones included (the raylets'
-and GCS's background work shows up under the local executor's calls too). The helper's
+and GCS's background work shows up under the local executor's calls too); a process that
+ended during a call is left out of it. Ray starts its workers (the actors, and so their
+sandbox workers) at niceness 15 (``RAY_worker_niceness``), the driver and its local
+executor at 0: on a busy host the actors get the CPU last. The actors' niceness is
+printed; ``--worker-niceness 0`` starts the cluster with the same priority as the driver.
+``--parts 1,2`` (or any subset of 1,2,3) runs only those parts. The helper's
 cluster counts the processes new since ``ray start`` began as the node's: a cluster
 started at the same moment by another program (the test suite) confuses it, so a failed
 start is retried, only processes naming this benchmark's temp dir (or their node's id)
 are kept as the node's, and those left at the end are killed.
 
-Figures are medians over the turns; times are ``time.perf_counter`` around a whole
-``run`` call (the ray executor's ``create_run`` of every queued run included). Nothing
-is asserted; a case that fails is printed as ``blocked:`` with its reason.
+Figures are medians over the turns (the faster middle one of an even count); times are
+``time.perf_counter`` around a whole ``run`` call (the ray executor's ``create_run`` of
+every queued run included). Nothing is asserted; a case that fails is printed as
+``blocked:`` with its reason.
 
     .venv/bin/python benchmarks/ray_scale.py [--runs 256] [--concurrency 32]
         [--per-actor 16] [--latency 0.25] [--store redis|postgres] [--turns 3]
-        [--writers 32] [--steps 2000] [--actors-per-node 2]
+        [--writers 32] [--steps 2000] [--actors-per-node 2] [--worker-niceness N]
+        [--parts 1,2,3]
 """
 
 from __future__ import annotations
@@ -84,17 +91,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 # ------------------------------------------------------------ CPU of other processes
 
 
-def _stat_cpu(pid: int) -> float:
-    """A process's CPU seconds, its reaped children's included (0 when it is gone)."""
+def _stat(pid: int) -> list[str]:
+    """``/proc/PID/stat``'s fields from the state on (field n at n − 3); [] when gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / TICK  # utime stime cutime cstime
+        return []
 
 
-def tree_cpu(roots: Collection[int], without: Collection[int] = ()) -> float:
-    """CPU seconds of ``roots`` and everything below them, except ``without``'s trees."""
+def tree_cpu(roots: Collection[int], without: Collection[int] = ()) -> dict[int, float]:
+    """CPU seconds by process of ``roots`` and everything below them, except
+    ``without``'s trees; a process's own and its reaped children's."""
     from tests.ray_cluster import descendants
 
     skip = set(without)
@@ -103,7 +110,19 @@ def tree_cpu(roots: Collection[int], without: Collection[int] = ()) -> float:
     pids: set[int] = set()
     for root in roots:
         pids |= {root, *descendants(root)}
-    return sum(_stat_cpu(p) for p in pids - skip)
+    found = {p: _stat(p) for p in pids - skip}
+    # utime stime cutime cstime
+    return {p: sum(int(x) for x in f[11:15]) / TICK for p, f in found.items() if f}
+
+
+def grown(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two :func:`tree_cpu` readings by the processes alive at
+    the second (one that ended between them is left out: an undercount, never below 0)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
+def niceness(pids: Collection[int]) -> list[int]:
+    return sorted({int(f[16]) for f in map(_stat, pids) if f})
 
 
 # ------------------------------------------------------------ the cluster
@@ -265,15 +284,22 @@ class Bench:
             for i in range(n)
         ]
 
-    def cluster_cpu(self) -> float:
+    def cluster_cpu(self) -> dict[int, float]:
         if self.cluster is None:
-            return 0.0
+            return {}
         roots: set[int] = set()
         for node in self.cluster.nodes:
             roots |= {node.raylet, *node.processes}
         return tree_cpu(roots)
 
-    def children_cpu(self) -> float:
+    def actor_niceness(self) -> list[int]:
+        """The niceness of the RunWorker actors (Ray lowers its workers' priority)."""
+        from tests.ray_cluster import _cmdline
+
+        pids = {p for p in self.cluster_cpu() if _cmdline(p).startswith("ray::RunWorker")}
+        return niceness(pids)
+
+    def children_cpu(self) -> dict[int, float]:
         """This process's children but the model server (the local sandbox worker)."""
         from tests.ray_cluster import descendants
 
@@ -300,8 +326,8 @@ class Bench:
         )
         wall = time.perf_counter() - started
         driver = time.process_time() - cpu0
-        children = self.children_cpu() - children0
-        cluster = self.cluster_cpu() - cluster0
+        children = grown(children0, self.children_cpu())
+        cluster = grown(cluster0, self.cluster_cpu())
         peak, _, server1 = self.server.stats()
         good = sum(1 for o in outcomes if o.hidden_passed and o.totals.model_calls == 1)
         return Call(
@@ -406,6 +432,11 @@ async def part1(bench: Bench, store_url: str, found: dict[str, Any]) -> None:
         local_call, ray_call = median_call(calls["local"]), median_call(calls["ray 1×C"])
         steps = [len(await ray.store.get_steps(r)) for r in ray_call.run_ids]
         found["steps_per_run"] = statistics.mean(steps)
+        nice = bench.actor_niceness()
+    print(
+        f"  niceness: driver {os.nice(0)}, ray actor {nice} "
+        f"(Ray's worker_niceness; --worker-niceness sets it)"
+    )
     for label in calls:
         walls = ", ".join(f"{x.wall:.2f}" for x in calls[label])
         print(f"  {label} walls by turn: {walls} s")
@@ -433,7 +464,13 @@ def actors_per_node() -> list[int]:
 
 
 async def one_config(
-    bench: Bench, store_url: str, local: Any, label: str, actors: int, nodes: int
+    bench: Bench,
+    store_url: str,
+    local: Any,
+    label: str,
+    actors: int,
+    nodes: int,
+    found: dict[str, Any],
 ) -> Call | None:
     from corrigo.lifecycle.executor import get_executor
     from corrigo.lifecycle.session import Session
@@ -447,6 +484,7 @@ async def one_config(
             await bench.call("warm-up", session, total, total)
             warm = time.perf_counter() - started
             placed = actors_per_node()
+            nice = bench.actor_niceness()
             ray_calls: list[Call] = []
             local_calls: list[Call] = []
             for turn in range(args.turns):
@@ -456,6 +494,10 @@ async def one_config(
                 ]
                 for into, name, where in pair if turn % 2 == 0 else pair[::-1]:
                     into.append(await bench.call(name, where, args.runs, total))
+            if "steps_per_run" not in found:
+                run_ids = median_call(ray_calls).run_ids
+                steps = [len(await session.store.get_steps(r)) for r in run_ids]
+                found["steps_per_run"] = statistics.mean(steps)
     except Exception as exc:  # printed; the other cases still run
         print(f"  {label}: blocked: {type(exc).__name__}: {exc}")
         traceback.print_exc(file=sys.stderr)
@@ -463,7 +505,7 @@ async def one_config(
     ray_call, local_call = median_call(ray_calls), median_call(local_calls)
     print(
         f"  {label}: {actors} actor(s) on {nodes} node(s), actors per node "
-        f"{placed}; warm-up (connect, start, check) {warm:.1f} s"
+        f"{placed}, niceness {nice}; warm-up (connect, start, check) {warm:.1f} s"
     )
     show(ray_call, args.latency, local_call)
     show(local_call, args.latency)
@@ -488,7 +530,7 @@ async def part2(bench: Bench, store_url: str, found: dict[str, Any]) -> None:
                 print(f"  (second node started in {time.perf_counter() - started:.1f} s)")
             for actors in counts:
                 call = await one_config(
-                    bench, store_url, local, f"ray {actors}×{args.per_actor}", actors, nodes
+                    bench, store_url, local, f"ray {actors}×{args.per_actor}", actors, nodes, found
                 )
                 if call is not None:
                     rates[(nodes, actors)] = call.runs / call.wall
@@ -538,14 +580,27 @@ async def part3(bench: Bench, store_url: str, found: dict[str, Any], temp: Path)
         f"\n3. store write rate: append_step, {args.writers} writers at once (a run each), "
         f"{args.steps} steps per measurement, {args.turns} turns"
     )
-    async with open_store(store_url) as store:
-        runs = await store.list_runs(limit=1)
-        stored = await store.get_steps(runs[0].id)
-    template = max(stored, key=lambda s: len(s.model_dump_json()))
-    print(
-        f"  step written: a copy of a stored '{template.kind}' step of a single run, "
-        f"{len(template.model_dump_json())} bytes of JSON"
-    )
+    try:
+        async with open_store(store_url) as store:
+            runs = await store.list_runs(limit=1)
+            stored = await store.get_steps(runs[0].id)
+        template = max(stored, key=lambda s: len(s.model_dump_json()))
+        what = f"a copy of a stored '{template.kind}' step of a single run"
+    except Exception as exc:  # no run stored (parts 1 and 2 blocked): a made-up step
+        from corrigo.records import Step, Usage
+
+        template = Step(
+            run_id="",
+            seq=1,
+            round=1,
+            role="solver",
+            node="solve",
+            kind="model",
+            output="x" * 2000,
+            usage=Usage(tokens_in=300, tokens_out=500, latency_ms=250.0),
+        )
+        what = f"a made-up model step (no stored one: {type(exc).__name__})"
+    print(f"  step written: {what}, {len(template.model_dump_json())} bytes of JSON")
     results: dict[str, list[tuple[float, float]]] = {"postgres": [], "redis": []}
     for turn in range(args.turns):
         order = ["postgres", "redis"] if turn % 2 == 0 else ["redis", "postgres"]
@@ -620,24 +675,33 @@ async def main_async(args: argparse.Namespace, server: Server, temp: Path) -> No
 
     bench = Bench(args, server, temp / "home")
     found: dict[str, Any] = {}
+    parts = {int(x) for x in args.parts.split(",") if x.strip()}
+    if args.worker_niceness is not None:  # read by the raylets ``ray start`` starts
+        from ray._private.ray_constants import RAY_WORKER_NICENESS
+
+        os.environ[RAY_WORKER_NICENESS] = str(args.worker_niceness)
     with fresh_store_url(args.store, temp) as store_url:
-        started = time.perf_counter()
-        with head_node(temp / "ray") as cluster:
-            bench.cluster = cluster
-            print(
-                f"cluster: head at {cluster.address} started in "
-                f"{time.perf_counter() - started:.1f} s; store {args.store}; model server "
-                f"{server.url}, L={args.latency * 1000:.0f} ms; {os.cpu_count()} CPUs, load "
-                f"{os.getloadavg()[0]:.2f}"
-            )
-            try:
-                await part1(bench, store_url, found)
-            except Exception as exc:  # printed; the other parts still run
-                print(f"  blocked: {type(exc).__name__}: {exc}")
-                traceback.print_exc(file=sys.stderr)
-            await part2(bench, store_url, found)
-            bench.cluster = None
-        await part3(bench, store_url, found, temp)
+        if parts & {1, 2}:
+            started = time.perf_counter()
+            with head_node(temp / "ray") as cluster:
+                bench.cluster = cluster
+                print(
+                    f"cluster: head at {cluster.address} started in "
+                    f"{time.perf_counter() - started:.1f} s; store {args.store}; model server "
+                    f"{server.url}, L={args.latency * 1000:.0f} ms; {os.cpu_count()} CPUs, "
+                    f"load {os.getloadavg()[0]:.2f}"
+                )
+                if 1 in parts:
+                    try:
+                        await part1(bench, store_url, found)
+                    except Exception as exc:  # printed; the other parts still run
+                        print(f"  blocked: {type(exc).__name__}: {exc}")
+                        traceback.print_exc(file=sys.stderr)
+                if 2 in parts:
+                    await part2(bench, store_url, found)
+                bench.cluster = None
+        if 3 in parts:
+            await part3(bench, store_url, found, temp)
     capacity(args, found)
 
 
@@ -652,6 +716,13 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=32)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--actors-per-node", type=int, default=2)
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=None,
+        help="RAY_worker_niceness for the cluster (default: Ray's, 15)",
+    )
+    parser.add_argument("--parts", default="1,2,3", help="which of parts 1-3 to run")
     args = parser.parse_args()
 
     started = time.perf_counter()

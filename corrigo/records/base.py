@@ -31,5 +31,5 @@ def utcnow() -> datetime:
 class Record(BaseModel):
     """Base of every stored record: strict about unknown fields, frozen once built."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: Literal[1] = SCHEMA_VERSION

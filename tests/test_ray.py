@@ -23,12 +23,13 @@ from corrigo.config import Settings
 from corrigo.liveness import owner_alive
 from corrigo.records import RunRecord, Step
 from corrigo.storage.factory import open_store
-from corrigo.tasks.humaneval import broken_solution, problem
+from corrigo.tasks.humaneval import problem
 from tests.helpers import corrigo as corrigo_cli
-from tests.helpers import fenced, write_script
+from tests.helpers import fenced
 from tests.model_server import ServerState, model_server
 from tests.ray_cluster import Cluster, descendants, ray_cluster
 from tests.stores import fresh_store_url
+from tests.test_bench import _humaneval_scripts
 
 pytest.importorskip("ray", reason="corrigo[ray] is part of the test install")
 
@@ -37,25 +38,6 @@ pytest.importorskip("ray", reason="corrigo[ray] is part of the test install")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with ray_cluster(tmp_path_factory.mktemp("ray"), workers=1) as started:
         yield started
-
-
-def _scripts(tmp_path: Path, count: int) -> tuple[Path, Path]:
-    canon: dict[str, Any] = {}
-    fix: dict[str, Any] = {}
-    for i in range(count):
-        p = problem(f"HumanEval/{i}")
-        good = fenced(p["prompt"] + p["canonical_solution"])
-        bad = fenced(p["prompt"] + broken_solution(p["task_id"]))
-        canon[p["task_id"]] = {"solver": [good]}
-        fix[p["task_id"]] = {
-            "solver": [bad if i < 2 else good],
-            "reviewer": ["The examples in the docstring fail; follow them."],
-            "refiner": [good],
-        }
-    return (
-        write_script(tmp_path / "canon.yaml", {"model": "canon", "tasks": canon}),
-        write_script(tmp_path / "fix.yaml", {"model": "fix", "tasks": fix}),
-    )
 
 
 async def _runs_and_steps(url: str) -> tuple[list[RunRecord], dict[str, list[Step]]]:
@@ -81,7 +63,7 @@ def _assert_each_cell_once(runs: list[RunRecord], steps: dict[str, list[Step]]) 
 async def test_a_bench_on_ray_runs_every_cell_once_in_the_actors(
     kind: str, cluster: Cluster, tmp_path: Path
 ) -> None:
-    canon, fix = _scripts(tmp_path, 4)
+    canon, fix = _humaneval_scripts(tmp_path)
     with fresh_store_url(kind, tmp_path) as url:
         done = corrigo_cli(
             "bench", "humaneval[:4]", "--strategies", "single,refine",
@@ -238,7 +220,7 @@ async def _bench_id(url: str) -> str:
 
 
 def test_bad_ray_input_is_one_line_exit_2_and_stores_nothing(tmp_path: Path) -> None:
-    canon, _ = _scripts(tmp_path, 1)
+    canon, _ = _humaneval_scripts(tmp_path)
     home = tmp_path / "home"
     base = ("bench", "humaneval[:1]", "--strategies", "single", "--models", f"scripted:{canon}")
     cases = {

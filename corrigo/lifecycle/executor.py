@@ -11,7 +11,8 @@ being the one source of truth between the driver and the cluster.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from corrigo.lifecycle.execute import EventCallback
@@ -82,18 +83,15 @@ class LocalExecutor:
         models = await session.models(specs[0].roles)  # one set for every task of the call
         for name in {s.sandbox for s in specs}:
             await session.sandbox(name)
-        gate = asyncio.Semaphore(max(1, concurrency))
-
-        async def one(spec: RunSpec) -> Outcome:
-            async with gate:
-                outcome = await session.execute(
-                    spec, roles={r: models[r] for r in spec.roles}, on_event=on_event
-                )
-            if on_outcome is not None:
-                on_outcome(outcome)
-            return outcome
-
-        return await all_or_none([one(spec) for spec in specs])
+        return await _at_most(
+            concurrency,
+            on_outcome,
+            [
+                partial(session.execute, spec, roles={r: models[r] for r in spec.roles},
+                        on_event=on_event)
+                for spec in specs
+            ],
+        )  # fmt: skip
 
     async def continue_runs(
         self,
@@ -111,24 +109,38 @@ class LocalExecutor:
                 by_roles[key] = await session.models(record.spec.roles)
         for name in sorted({r.spec.sandbox for r in records}):
             await session.sandbox(name)
-        gate = asyncio.Semaphore(max(1, concurrency))
-
-        async def one(record: RunRecord) -> Outcome:
-            async with gate:
-                outcome = await session.continue_run(
-                    record,
-                    roles=by_roles[tuple(sorted(record.spec.roles.items()))],
-                    on_event=on_event,
-                    claim=False,
-                )
-            if on_outcome is not None:
-                on_outcome(outcome)
-            return outcome
-
-        return await all_or_none([one(r) for r in records])
+        return await _at_most(
+            concurrency,
+            on_outcome,
+            [
+                partial(session.continue_run, record,
+                        roles=by_roles[tuple(sorted(record.spec.roles.items()))],
+                        on_event=on_event, claim=False)
+                for record in records
+            ],
+        )  # fmt: skip
 
     async def close(self) -> None:
         return None
+
+
+async def _at_most(
+    concurrency: int,
+    on_outcome: OutcomeCallback | None,
+    calls: Sequence[Callable[[], Awaitable[Outcome]]],
+) -> list[Outcome]:
+    """``calls`` made ``concurrency`` at a time, ``on_outcome`` told as each ends; their
+    outcomes in order (:func:`all_or_none`: one failing cancels the others)."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(call: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        async with gate:
+            outcome = await call()
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    return await all_or_none([one(call) for call in calls])
 
 
 async def all_or_none(jobs: Sequence[Any]) -> list[Outcome]:

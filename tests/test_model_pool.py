@@ -31,11 +31,15 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
+ARRIVED = threading.Semaphore(0)  # released once per request a held server takes
+
+
 def _held(name: str) -> tuple[ServerState, threading.Event]:
     """A server whose replies (its own name) wait for ``release``."""
     release = threading.Event()
 
     def reply(_messages: list[dict[str, Any]]) -> str:
+        ARRIVED.release()
         release.wait(600)
         return name
 
@@ -51,10 +55,8 @@ async def test_calls_fill_each_server_to_its_slots(tmp_path: Path) -> None:
             asyncio.ensure_future(model.complete(ASK, role="solver", task_id=str(i)))
             for i in range(4)
         ]
-        for _ in range(1000):  # until all four are in a server (a bounded number of looks)
-            if a.in_flight + b.in_flight == 4:
-                break
-            await asyncio.sleep(0.01)
+        for _ in range(4):  # until all four are in a server
+            assert await asyncio.to_thread(ARRIVED.acquire, True, 600), "a call never came"
         assert (a.in_flight, b.in_flight) == (1, 3)
         release_a.set()
         release_b.set()

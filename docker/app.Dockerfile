@@ -1,4 +1,4 @@
-# corrigo-app: corrigo with its postgres, redis and serve extras, in a venv on the local
+# corrigo-app: corrigo with its postgres, redis, serve and ray extras, in a venv on the local
 # Debian root.
 # Built by scripts/build-compose-images.sh in two steps:
 #  1. `--target builder` gives an empty venv with Debian's pip; the script runs `pip wheel`

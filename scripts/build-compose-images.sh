@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 base="${BASE:-corrigo-sandbox-base:bookworm}"
-extras="postgres,redis,serve"
+extras="postgres,redis,serve,ray"
 label=org.corrigo.content-hash
 cache="$root/build/compose"
 mkdir -p "$cache"

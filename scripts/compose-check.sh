@@ -6,7 +6,10 @@
 # the stack down and up again to see both runs survive on the named volumes, and finally
 # `down -v`: always, on failure too. On the way, the `serve` service (corrigo serve, the
 # HTTP API) is started with a throwaway token and a run is submitted to it over HTTP from
-# the corrigo container, inside the compose network, and followed to its outcome. Exits non-zero, saying what failed, on any failure.
+# the corrigo container, inside the compose network, and followed to its outcome; then the
+# `ray` profile (a Ray head, a worker and serve-ray, corrigo serve --executor ray) gets a
+# run the same way, which must be executed by an actor on the worker's node. Exits non-zero,
+# saying what failed, on any failure.
 #   scripts/compose-check.sh
 #   COMPOSE="docker compose" scripts/compose-check.sh     another compose (default: Debian's
 #                                                         docker-compose, installed if missing)
@@ -28,7 +31,7 @@ else
     compose=(docker-compose)
 fi
 project="corrigo-check-$(date +%s)-$$"
-dc() { "${compose[@]}" --project-name "$project" --file compose.yaml --profile serve "$@"; }
+dc() { "${compose[@]}" --project-name "$project" --file compose.yaml --profile serve --profile ray "$@"; }
 work="$(mktemp -d /tmp/corrigo-compose-check.XXXXXX)"
 # The serve service's settings: a token made for this check, the check's model and suite.
 serve_token="check-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -38,6 +41,10 @@ CORRIGO_SERVE_MODELS=script=scripted:/var/lib/corrigo/check/model.yaml
 CORRIGO_SERVE_SUITES=check=jsonl:/var/lib/corrigo/check/tasks.jsonl
 EOF
 export CORRIGO_SERVE_ENV_FILE="$work/serve.env"
+# The ray profile's cluster token, made for this check as well.
+ray_token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "RAY_AUTH_TOKEN=$ray_token" >"$work/ray.env"
+export CORRIGO_RAY_ENV_FILE="$work/ray.env"
 
 fail() {
     echo "compose-check: FAILED: $*" >&2
@@ -221,6 +228,57 @@ with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
 fi
 read -r serve_run serve_steps <"$work/out"
 echo "corrigo serve ran $serve_run over HTTP: $serve_steps step events, then verified"
+
+step "ray profile: a run submitted to serve-ray is executed on the ray-worker node"
+# Servers on one store share its queue: the serve service would take the run. Stopped first.
+dc rm --stop --force serve >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "removing the serve service"; }
+dc up -d serve-ray >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-compose up serve-ray"; }
+for service in ray-head ray-worker serve-ray; do healthy "$service"; done
+for service in ray-head ray-worker serve-ray; do
+    ports="$(docker port "$(dc ps -q "$service")")"
+    [ -z "$ports" ] || fail "service $service publishes host ports: $ports"
+done
+# The cluster takes no caller without its token (Ray's token authentication).
+if dc exec -T -e RAY_AUTH_MODE=token -e RAY_AUTH_TOKEN=not-the-cluster-token corrigo \
+    ray health-check --address ray-head:6379 >"$work/out" 2>&1; then
+    fail "the Ray head answered a caller with a wrong token"
+fi
+expect "the Ray head refusing a wrong token" "Authentication token is missing or incorrect"
+echo "the Ray head refuses a caller without the cluster's token"
+worker_host="$(docker inspect -f '{{.Config.Hostname}}' "$(dc ps -q ray-worker)")"
+if ! dc exec -T -e CHECK_TOKEN="$serve_token" corrigo python3 -c '
+import json, os
+import httpx
+
+base = "http://serve-ray:8765"
+headers = {"Authorization": "Bearer " + os.environ["CHECK_TOKEN"]}
+with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
+    sent = http.post("/v1/runs", json={"tasks": "check", "strategy": "refine", "model": "script"})
+    assert sent.status_code == 202, sent.text
+    [run_id] = sent.json()["run_ids"]
+    event, steps, outcome = None, [], None
+    with http.stream("GET", f"/v1/runs/{run_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: ") and event == "step":
+                steps.append(json.loads(line[len("data: "):]))
+            elif line.startswith("data: ") and event == "outcome":
+                outcome = json.loads(line[len("data: "):])["outcome"]
+    assert outcome and outcome["stop_reason"] == "verified" and outcome["hidden_passed"], outcome
+    stored = http.get(f"/v1/runs/{run_id}/steps").json()["steps"]
+    assert steps == stored, "the events are not the stored steps"
+    owner = http.get(f"/v1/runs/{run_id}").json()["owner"]
+    print(run_id, len(steps), owner)
+' >"$work/out" 2>"$work/err"; then
+    cat "$work/out" "$work/err" >&2
+    fail "a run over HTTP through serve-ray"
+fi
+read -r ray_run ray_steps ray_owner <"$work/out"
+# An owner is host/pid/start: the actor that executed the run lives on the worker's node.
+[ "${ray_owner%%/*}" = "$worker_host" ] \
+    || fail "run $ray_run was executed by $ray_owner, not on the ray-worker node ($worker_host)"
+echo "serve-ray ran $ray_run on the ray-worker node ($ray_owner): $ray_steps step events, then verified"
 
 step "down and up again: the runs survive on the named volumes"
 dc down --timeout 10 >"$work/down.log" 2>&1 || { cat "$work/down.log" >&2; fail "docker-compose down"; }

@@ -1,6 +1,8 @@
 """compose.yaml end to end, through ``scripts/compose-check.sh``: the images built locally,
 the stack up, a task run by corrigo inside it against PostgreSQL and against Redis, each run
-read back (also after the stack was brought down and up again), and everything removed."""
+read back (also after the stack was brought down and up again), a run submitted over HTTP to
+``corrigo serve`` and to the ``ray`` profile's serve-ray (executed by an actor on the ray-worker
+node), and everything removed."""
 
 from __future__ import annotations
 
@@ -40,12 +42,12 @@ def test_compose_stack_runs_a_task_against_postgres_and_redis() -> None:
         start_new_session=True,
     )
     try:
-        output, _ = process.communicate(timeout=900)
+        output, _ = process.communicate(timeout=1200)
     except subprocess.TimeoutExpired:
         # SIGTERM lets the script's trap bring the stack down before it exits.
         os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=120)
-        pytest.fail(f"scripts/compose-check.sh took over 15 minutes:\n{output}")
+        pytest.fail(f"scripts/compose-check.sh took over 20 minutes:\n{output}")
     assert process.returncode == 0, f"scripts/compose-check.sh failed:\n{output}"
     lines = output.splitlines()
     assert lines[-1].startswith("compose-check: OK"), output
@@ -56,3 +58,7 @@ def test_compose_stack_runs_a_task_against_postgres_and_redis() -> None:
             for line in lines
         ), output
         assert any(line.endswith(f" is still in {store}") for line in lines), output
+    assert any(line.startswith("corrigo serve ran ") for line in lines), output
+    assert any(
+        line.startswith("serve-ray ran ") and " on the ray-worker node " in line for line in lines
+    ), output

@@ -92,6 +92,41 @@ async def test_a_bench_on_ray_runs_every_cell_once_in_the_actors(
     assert len({r.owner for r in runs}) == 2
 
 
+async def test_a_runs_progress_streams_back_from_its_actor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """``corrigo run --ray`` shows each task's round and node as the actor's graph moves:
+    the events the local executor gives, in the same order, per task."""
+    import corrigo
+    from corrigo.lifecycle.ray_executor import RayExecutor
+
+    _, fix = _humaneval_scripts(tmp_path)
+    settings = Settings.from_env({"CORRIGO_HOME": str(tmp_path / "home")})
+    seen: dict[str, dict[str, list[dict[str, Any]]]] = {"local": {}, "ray": {}}
+    for where in ("local", "ray"):
+
+        def note(task_id: str, event: dict[str, Any], where: str = where) -> None:
+            seen[where].setdefault(task_id, []).append(event)
+
+        with fresh_store_url("redis", tmp_path) as url:
+            executor = RayExecutor(cluster.address, actors=1) if where == "ray" else None
+            outcomes = await corrigo.run(
+                "humaneval[:2]", strategy="refine", model=f"scripted:{fix}", store=url,
+                settings=settings, concurrency=2, on_event=note, executor=executor,
+            )  # fmt: skip
+            assert [o.stop_reason for o in outcomes] == ["verified", "verified"]
+            runs, _ = await _runs_and_steps(url)
+        owners = {r.owner for r in runs}
+        assert (f"/{os.getpid()}/" in next(iter(owners))) is (where == "local"), owners
+    nodes = [e for e in seen["local"]["HumanEval/0"] if e.get("event") == "node"]
+    # HumanEval/0 is fixed in round 2: the events name both rounds' nodes.
+    assert {1, 2} <= {e["round"] for e in nodes}
+    assert {"solve", "verify", "review", "refine"} <= {e["node"] for e in nodes}
+    rounds = [e for e in seen["local"]["HumanEval/0"] if e.get("event") == "round"]
+    assert [(e["round"], e["visible_passed"]) for e in rounds] == [(1, False), (2, True)]
+    assert seen["ray"] == seen["local"]
+
+
 def _held_server(count: int) -> tuple[ServerState, threading.Event, threading.Semaphore]:
     """A model server whose replies wait for ``release``; ``arrived`` is released once per
     request that reaches it. Each reply is the canonical solution of the task asked."""
@@ -269,6 +304,23 @@ def test_actors_get_the_drivers_settings_through_the_environment() -> None:
         {"CORRIGO_HOME": "/data", "OPENAI_API_KEY": "k", "CORRIGO_MODEL_DEADLINE": "12.5"}
     ).with_overrides(base_url="http://127.0.0.1:9/v1", store_url="redis://127.0.0.1/0")
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_actors_get_model_keys_but_not_the_servers_api_tokens() -> None:
+    from corrigo.lifecycle.ray_executor import passed_environment
+
+    env = {
+        "OPENAI_API_KEY": "sk-model",
+        "CORRIGO_STORE": "redis://127.0.0.1:6379/0",
+        "CORRIGO_API_TOKENS": "token-of-the-http-api-0123456789",
+        "CORRIGO_SERVE_MODELS": "default=openai:gpt-4o-mini",
+        "RAY_AUTH_TOKEN": "the-clusters-own",
+        "HOME": "/root",
+    }
+    assert passed_environment(env) == {
+        "OPENAI_API_KEY": "sk-model",
+        "CORRIGO_STORE": "redis://127.0.0.1:6379/0",
+    }
 
 
 def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(

@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from corrigo.errors import ConfigError, StoreError
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 _MISSING = "the ray executor needs Ray: pip install 'corrigo[ray]'"
 #: Environment variables handed to the actors: corrigo's own and the model servers'.
 _PASSED_PREFIXES = ("CORRIGO_", "OPENAI_", "OLLAMA_", "ANTHROPIC_")
+#: Of those, what only ``corrigo serve`` reads (its API tokens among them): kept back.
+_KEPT_PREFIXES = ("CORRIGO_API_TOKENS", "CORRIGO_SERVE_")
 #: How often a run may be handed to a new actor after the one running it died.
 MAX_HANDOVERS = 3
 
@@ -54,7 +56,11 @@ def passed_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     """The driver's variables the actors get (see ``_PASSED_PREFIXES``); the session's
     settings (the command line's overrides included) are laid over them."""
     env = dict(os.environ if env is None else env)
-    return {k: v for k, v in env.items() if k.startswith(_PASSED_PREFIXES)}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(_PASSED_PREFIXES) and not k.startswith(_KEPT_PREFIXES)
+    }
 
 
 class RayExecutor:
@@ -129,7 +135,7 @@ class RayExecutor:
         on_event: EventCallback | None,
     ) -> list[Outcome]:
         records = [await session.store.create_run(s, status="queued") for s in specs]
-        return await self._dispatch([r.id for r in records], on_outcome)
+        return await self._dispatch([r.id for r in records], on_outcome, on_event)
 
     async def continue_runs(
         self,
@@ -140,7 +146,7 @@ class RayExecutor:
         on_outcome: OutcomeCallback | None,
         on_event: EventCallback | None,
     ) -> list[Outcome]:
-        return await self._dispatch([r.id for r in records], on_outcome)
+        return await self._dispatch([r.id for r in records], on_outcome, on_event)
 
     # -- the driver's loop ----------------------------------------------------------------
 
@@ -171,10 +177,14 @@ class RayExecutor:
         return worker.remote(self._store_url)
 
     async def _dispatch(
-        self, run_ids: Sequence[str], on_outcome: OutcomeCallback | None
+        self,
+        run_ids: Sequence[str],
+        on_outcome: OutcomeCallback | None,
+        on_event: EventCallback | None = None,
     ) -> list[Outcome]:
         """Every run id executed once by some actor; outcomes in the given order. Calls
-        may overlap (the serve queue makes one per run): they share the actors' slots."""
+        may overlap (the serve queue makes one per run): they share the actors' slots.
+        With ``on_event``, each run's progress events stream back from its actor."""
         from ray.exceptions import ActorUnschedulableError, RayActorError, TaskCancelledError
 
         from corrigo.liveness import current_owner
@@ -193,9 +203,16 @@ class RayExecutor:
                         break
                     run_id = waiting.pop(0)
                     self._load[id(actor)] += 1
-                    ref = actor.execute.remote(run_id, current_owner())
+                    if on_event is None:
+                        ref = actor.execute.remote(run_id, current_owner())
+                        answer = _awaited(ref)
+                    else:
+                        ref = actor.execute_streaming.options(num_returns="streaming").remote(
+                            run_id, current_owner()
+                        )
+                        answer = _streamed(ref, on_event)
                     self._refs[run_id] = ref
-                    running[asyncio.ensure_future(_awaited(ref))] = (run_id, actor)
+                    running[asyncio.ensure_future(answer)] = (run_id, actor)
                 if not running:  # every slot is another call's: wait for one to free
                     async with self._freed:
                         await self._freed.wait()
@@ -262,6 +279,19 @@ class RayExecutor:
 
 async def _awaited(ref: Any) -> Any:
     return await ref
+
+
+async def _streamed(stream: Any, on_event: EventCallback) -> Any:
+    """The last item of an actor's streaming reply; the progress events before it go to
+    ``on_event`` as they arrive."""
+    async for ref in stream:
+        item = await ref
+        message = json.loads(item)
+        if "event" in message and "task" in message:
+            on_event(message["task"], message["event"])
+            continue
+        return item
+    raise StoreError("a Ray actor's reply stream ended without an outcome")
 
 
 def _error(reply: dict[str, Any]) -> Exception:
@@ -349,7 +379,7 @@ class RunWorker:
                 self.session = session
             return self.session
 
-    async def execute(self, run_id: str, driver: str) -> str:
+    async def execute(self, run_id: str, driver: str, on_event: EventCallback | None = None) -> str:
         """Claim the stored run and continue it to its outcome (JSON), or say why not.
 
         The run is taken when it has no owner (queued), is the ``driver``'s (which
@@ -371,7 +401,34 @@ class RunWorker:
                 await store.claim_run(run_id, current_owner(), expected=record.owner)
             except StoreError:
                 return json.dumps({"busy": "another worker"})
-            outcome = await session.continue_run(record, claim=False)
+            outcome = await session.continue_run(record, claim=False, on_event=on_event)
             return json.dumps({"outcome": outcome.model_dump(mode="json")})
         except CorrigoError as exc:
             return json.dumps({"error": str(exc), "kind": type(exc).__name__})
+
+    async def execute_streaming(self, run_id: str, driver: str) -> AsyncIterator[str]:
+        """:meth:`execute`, yielding the run's progress events (JSON, ``{"task", "event"}``)
+        as its graph moves, then the reply. The driver reads it as a Ray streaming
+        generator; a cancel from the driver cancels the run, which stores itself cancelled."""
+        events: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_event(task_id: str, event: dict[str, Any]) -> None:
+            events.put_nowait(json.dumps({"task": task_id, "event": event}, default=str))
+
+        work = asyncio.ensure_future(self.execute(run_id, driver, on_event))
+        try:
+            while not work.done():
+                next_event = asyncio.ensure_future(events.get())
+                await asyncio.wait({work, next_event}, return_when=asyncio.FIRST_COMPLETED)
+                if next_event.done():
+                    yield next_event.result()
+                else:
+                    next_event.cancel()
+            while not events.empty():
+                yield events.get_nowait()
+            yield work.result()
+        finally:
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work

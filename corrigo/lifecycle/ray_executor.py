@@ -42,6 +42,10 @@ _PASSED_PREFIXES = ("CORRIGO_", "OPENAI_", "OLLAMA_", "ANTHROPIC_")
 _KEPT_PREFIXES = ("CORRIGO_API_TOKENS", "CORRIGO_SERVE_")
 #: How often a run may be handed to a new actor after the one running it died.
 MAX_HANDOVERS = 3
+#: Seconds before a run another live worker holds is offered again.
+BUSY_WAIT = 0.5
+#: Seconds an actor is given to close its session before it is killed.
+CLOSE_WAIT = 10.0
 
 
 def _ray() -> Any:
@@ -117,6 +121,16 @@ class RayExecutor:
 
     async def close(self) -> None:
         ray = _ray()
+        # Each actor closes its session first (its sandboxes' processes, its store
+        # connections), then is killed; one that does not answer in time is killed as is.
+        closing = [asyncio.ensure_future(_awaited(a.close.remote())) for a in self._pool]
+        if closing:
+            await asyncio.wait(closing, timeout=CLOSE_WAIT)
+            for future in closing:
+                if future.done():
+                    future.exception()  # a dead actor's error: nothing left to close
+                else:
+                    future.cancel()
         for actor in self._pool:
             ray.kill(actor, no_restart=True)
         self._pool.clear()
@@ -220,6 +234,9 @@ class RayExecutor:
                 done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
                     run_id, actor = running.pop(future)
+                    if actor is None:  # a busy run's wait is over: offer it again
+                        waiting.append(run_id)
+                        continue
                     self._refs.pop(run_id, None)
                     await self._release(actor)
                     try:
@@ -237,9 +254,9 @@ class RayExecutor:
                         raise asyncio.CancelledError from None
                     if "error" in reply:
                         raise _error(reply)
-                    if "busy" in reply:  # another actor holds it: wait for its owner to go
-                        await asyncio.sleep(0.5)
-                        waiting.append(run_id)
+                    if "busy" in reply:  # another actor holds it: wait for its owner to go,
+                        # without holding up the other runs' results meanwhile
+                        running[asyncio.ensure_future(asyncio.sleep(BUSY_WAIT))] = (run_id, None)
                         continue
                     outcome = Outcome.model_validate(reply["outcome"])
                     outcomes[run_id] = outcome
@@ -248,8 +265,9 @@ class RayExecutor:
         finally:
             for future, (run_id, actor) in running.items():
                 future.cancel()
-                self._refs.pop(run_id, None)
-                await self._release(actor)
+                if actor is not None:
+                    self._refs.pop(run_id, None)
+                    await self._release(actor)
         return [outcomes[r] for r in run_ids]
 
     def cancel(self, run_id: str) -> bool:
@@ -405,6 +423,13 @@ class RunWorker:
             return json.dumps({"outcome": outcome.model_dump(mode="json")})
         except CorrigoError as exc:
             return json.dumps({"error": str(exc), "kind": type(exc).__name__})
+
+    async def close(self) -> None:
+        """Close the session (sandboxes, store connections) before the actor is killed."""
+        async with self.lock:
+            session, self.session = self.session, None
+        if session is not None:
+            await session.close()
 
     async def execute_streaming(self, run_id: str, driver: str) -> AsyncIterator[str]:
         """:meth:`execute`, yielding the run's progress events (JSON, ``{"task", "event"}``)

@@ -724,7 +724,9 @@ def main() -> None:
     )
     parser.add_argument("--parts", default="1,2,3", help="which of parts 1-3 to run")
     args = parser.parse_args()
+    from tests.ray_cluster import use_token
 
+    use_token()  # the cluster's token, in this process's environment before Ray is imported
     started = time.perf_counter()
     server = Server(args.latency)
     try:

@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from corrigo.config import Settings
+from tests.ray_cluster import use_token
+
+# The test clusters' token (Ray's token authentication), in the environment before any
+# test imports Ray, which reads it once per process.
+use_token()
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -5,11 +5,17 @@ Ray advertises a node's outward address unless told otherwise, and it turns
 byte between the nodes, the driver and the actors stays on ``lo``. Each node is started
 with ``ray start`` (one CPU) and stopped by killing exactly the processes it started, so
 a cluster of the user's on this host is never touched (``ray stop`` would stop it too).
+
+Clusters run as one should: with Ray's token authentication. Ray reads the mode and the
+token once per process, so the token is this process's, put in its environment by
+:func:`use_token` before Ray is imported (``tests/conftest.py`` does it for the suite);
+the nodes and every driver started from here inherit it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +27,13 @@ from pathlib import Path
 
 NODE_IP = "127.0.0.2"
 RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def use_token() -> str:
+    """This process's Ray cluster token (``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``), made
+    and put in the environment unless there already: call it before Ray is imported."""
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    return os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def _free_port() -> int:
@@ -117,6 +130,7 @@ class Cluster:
 @contextmanager
 def ray_cluster(temp: Path, workers: int = 1) -> Iterator[Cluster]:
     """A head and ``workers`` more nodes on this host, stopped afterwards."""
+    use_token()  # the nodes' token: too late for this process if Ray was imported first
     temp.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     cluster = Cluster(f"{NODE_IP}:{port}", temp)

@@ -254,18 +254,25 @@ async def _bench_id(url: str) -> str:
     return bench.id
 
 
-def test_bad_ray_input_is_one_line_exit_2_and_stores_nothing(tmp_path: Path) -> None:
+def test_bad_ray_input_is_one_line_exit_2_and_stores_nothing(
+    cluster: Cluster, tmp_path: Path
+) -> None:
     canon, _ = _humaneval_scripts(tmp_path)
     home = tmp_path / "home"
     base = ("bench", "humaneval[:1]", "--strategies", "single", "--models", f"scripted:{canon}")
-    cases = {
-        ("--ray", "127.0.0.1:1"): "cannot reach a Ray cluster at '127.0.0.1:1'",
-        ("--ray", "no-port"): "--ray takes 'auto', host:port or ray://host:port",
-    }
-    for args, message in cases.items():
-        done = corrigo_cli(*base, *args, home=home)
+    wrong = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "not-the-clusters-token"}
+    refused = f"the Ray cluster at '{cluster.address}' refused this driver's token"
+    cases: list[tuple[str, dict[str, str], str]] = [
+        ("127.0.0.1:1", {}, "cannot reach a Ray cluster at '127.0.0.1:1'"),
+        ("no-port", {}, "--ray takes 'auto', host:port or ray://host:port"),
+        # The cluster takes only drivers with its token.
+        (cluster.address, wrong, refused),
+        (cluster.address, {"RAY_AUTH_MODE": "disabled"}, refused),
+    ]
+    for address, env, message in cases:
+        done = corrigo_cli(*base, "--ray", address, home=home, env=env)
         assert done.returncode == 2, done.stderr
-        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     # Without the extra: a Python where 'import ray' fails.
     blocker = tmp_path / "no-ray"
     (blocker / "ray").mkdir(parents=True)

@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from corrigo.errors import ConfigError, StoreError
@@ -103,6 +103,7 @@ class RayExecutor:
         ray = _ray()
         if not ray.is_initialized():
             _probe(self.address)
+            _check_token(self.address, ray)
             try:
                 ray.init(
                     address=self.address,
@@ -353,6 +354,43 @@ def _probe(address: str) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"cannot reach a Ray cluster at {address!r}: {reason}") from None
+
+
+def _check_token(address: str, ray: Any) -> None:
+    """Fail at once when the cluster refuses this driver's token (Ray's token
+    authentication): ``ray.init`` would retry for about 20 s, logging each attempt."""
+    if address == "auto" or "://" in address:
+        return
+    from ray.exceptions import AuthenticationError
+
+    try:
+        with _quiet_stderr():  # Ray's C++ client logs the refusal on file descriptor 2
+            client = ray._raylet.GcsClient(address=address)
+            client.internal_kv_get(b"corrigo-probe", namespace=None, timeout=10)
+    except AuthenticationError:
+        raise ConfigError(
+            f"the Ray cluster at {address!r} refused this driver's token: set RAY_AUTH_MODE=token "
+            "and the cluster's RAY_AUTH_TOKEN"
+        ) from None
+    except Exception:  # Ray's own client is internal: if it changed, ray.init will tell
+        return
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null meanwhile (for a probe that takes milliseconds)."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
 
 
 def _refuse_sqlite_across_hosts(store_url: str, ray: Any) -> None:

@@ -30,9 +30,9 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def use_token() -> str:
-    """This process's Ray cluster token (``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``), made
-    and put in the environment unless there already: call it before Ray is imported."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    """This process's Ray cluster token (``RAY_AUTH_TOKEN``, made unless there already),
+    with ``RAY_AUTH_MODE=token``, in the environment: call it before Ray is imported."""
+    os.environ["RAY_AUTH_MODE"] = "token"  # whatever this shell had: test clusters use tokens
     return os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 

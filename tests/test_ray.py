@@ -356,3 +356,32 @@ def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(
         record = http.get(f"/v1/runs/{run_id}").json()
     # An actor executed it, not the server's process.
     assert record["owner"] and f"/{server.process.pid}/" not in record["owner"]
+
+
+def test_serve_with_the_ray_executor_cancels_a_run_in_its_actor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from tests.serve_helpers import demo_files, read_events, serve
+    from tests.test_serve import submit, wait_for_step
+
+    files = demo_files(tmp_path)
+    env = {"CORRIGO_SERVE_EXECUTOR": "ray", "RAY_ADDRESS": cluster.address}
+    with (
+        fresh_store_url("redis", tmp_path) as url,
+        serve(tmp_path, files, store_url=url, env=env, workers=1) as server,
+        server.client() as http,
+    ):
+        [busy] = submit(http, tasks="demo:slow")["run_ids"]
+        wait_for_step(http, busy)  # an actor is in the slow run's sandbox now
+        running = http.get(f"/v1/runs/{busy}").json()
+        assert running["status"] == "running" and f"/{server.process.pid}/" not in running["owner"]
+        stopped = http.post(f"/v1/runs/{busy}/cancel")
+        assert stopped.status_code == 200, stopped.text
+        record = stopped.json()
+        assert record["status"] == "finished" and record["outcome"]["stop_reason"] == "cancelled"
+        with http.stream("GET", f"/v1/runs/{busy}/events") as response:
+            found = read_events(response)
+        assert found[-1]["data"]["outcome"]["stop_reason"] == "cancelled"
+        # The actor's slot is free again: the next run goes through.
+        [quick] = submit(http, tasks="demo:add")["run_ids"]
+        assert server.wait(quick)["outcome"]["stop_reason"] == "verified"

@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from corrigo.errors import ConfigError, StoreError
@@ -42,10 +42,11 @@ _PASSED_PREFIXES = ("CORRIGO_", "OPENAI_", "OLLAMA_", "ANTHROPIC_")
 _KEPT_PREFIXES = ("CORRIGO_API_TOKENS", "CORRIGO_SERVE_")
 #: How often a run may be handed to a new actor after the one running it died.
 MAX_HANDOVERS = 3
+#: The CPU share an actor asks for: a token (its runs wait on models, not on CPUs), so
+#: that Ray places it only on nodes that offer CPUs.
+ACTOR_CPUS = 0.01
 #: Seconds before a run another live worker holds is offered again.
 BUSY_WAIT = 0.5
-#: Seconds an actor is given to close its session before it is killed.
-CLOSE_WAIT = 10.0
 
 
 def _ray() -> Any:
@@ -103,7 +104,7 @@ class RayExecutor:
         ray = _ray()
         if not ray.is_initialized():
             _probe(self.address)
-            _check_token(self.address, ray)
+            _check_token(self.address)
             try:
                 ray.init(
                     address=self.address,
@@ -122,16 +123,6 @@ class RayExecutor:
 
     async def close(self) -> None:
         ray = _ray()
-        # Each actor closes its session first (its sandboxes' processes, its store
-        # connections), then is killed; one that does not answer in time is killed as is.
-        closing = [asyncio.ensure_future(_awaited(a.close.remote())) for a in self._pool]
-        if closing:
-            await asyncio.wait(closing, timeout=CLOSE_WAIT)
-            for future in closing:
-                if future.done():
-                    future.exception()  # a dead actor's error: nothing left to close
-                else:
-                    future.cancel()
         for actor in self._pool:
             ray.kill(actor, no_restart=True)
         self._pool.clear()
@@ -174,10 +165,12 @@ class RayExecutor:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         alive = [n for n in ray.nodes() if n.get("Alive")]
-        # A node that offers no CPU (a driver or a server joined with --num-cpus 0) runs
-        # no actor, unless no node offers any.
+        # A node that offers no CPU (a head, a driver or a server joined with --num-cpus 0)
+        # runs no actor, ever: it may lack what the sandbox needs (compose's head has no
+        # capabilities) or hold secrets candidate code must not sit beside. The actor's
+        # small CPU share says so to Ray too: with no such node alive, it waits for one.
         working = [n for n in alive if (n.get("Resources") or {}).get("CPU", 0) > 0]
-        nodes = sorted(n["NodeID"] for n in working or alive)
+        nodes = sorted(n["NodeID"] for n in working)
         placement: Any = "SPREAD"
         if nodes:
             node = nodes[self._placed % len(nodes)]
@@ -186,7 +179,7 @@ class RayExecutor:
         worker = ray.remote(RunWorker).options(
             max_concurrency=self.per_actor,
             max_restarts=0,
-            num_cpus=0,
+            num_cpus=ACTOR_CPUS,
             scheduling_strategy=placement,
         )
         return worker.remote(self._store_url)
@@ -356,41 +349,52 @@ def _probe(address: str) -> None:
         raise ConfigError(f"cannot reach a Ray cluster at {address!r}: {reason}") from None
 
 
-def _check_token(address: str, ray: Any) -> None:
+#: Asks the cluster's control store one question with this process's token: exit 0 when
+#: answered, 3 when the token is refused, 1 on anything else.
+_TOKEN_PROBE = """
+import sys
+import ray
+from ray.exceptions import AuthenticationError
+try:
+    client = ray._raylet.GcsClient(address=sys.argv[1])
+    client.internal_kv_get(b"corrigo-probe", namespace=None, timeout=10)
+except AuthenticationError:
+    sys.exit(3)
+except Exception:
+    sys.exit(1)
+"""
+#: Seconds the probe may take (Ray's client waits about 40 s on a port that is not Ray's).
+TOKEN_PROBE_WAIT = 30.0
+
+
+def _check_token(address: str) -> None:
     """Fail at once when the cluster refuses this driver's token (Ray's token
-    authentication): ``ray.init`` would retry for about 20 s, logging each attempt."""
+    authentication) or does not answer as Ray: ``ray.init`` would retry for 20 s or more,
+    logging each attempt. The probe runs in a child process, whose log is dropped and
+    whose wait is bounded, with this process's environment (the token)."""
+    import subprocess
+    import sys
+
     if address == "auto" or "://" in address:
         return
-    from ray.exceptions import AuthenticationError
-
     try:
-        with _quiet_stderr():  # Ray's C++ client logs the refusal on file descriptor 2
-            client = ray._raylet.GcsClient(address=address)
-            client.internal_kv_get(b"corrigo-probe", namespace=None, timeout=10)
-    except AuthenticationError:
+        done = subprocess.run(
+            [sys.executable, "-c", _TOKEN_PROBE, address],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=TOKEN_PROBE_WAIT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"no Ray cluster answers at {address!r} (give the head's GCS port, 6379 by default)"
+        ) from None
+    if done.returncode == 3:
         raise ConfigError(
             f"the Ray cluster at {address!r} refused this driver's token: set RAY_AUTH_MODE=token "
             "and the cluster's RAY_AUTH_TOKEN"
-        ) from None
-    except Exception:  # Ray's own client is internal: if it changed, ray.init will tell
-        return
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """File descriptor 2 goes to /dev/null meanwhile (for a probe that takes milliseconds)."""
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(quiet, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(quiet)
+        )
 
 
 def _refuse_sqlite_across_hosts(store_url: str, ray: Any) -> None:
@@ -462,13 +466,6 @@ class RunWorker:
         except CorrigoError as exc:
             return json.dumps({"error": str(exc), "kind": type(exc).__name__})
 
-    async def close(self) -> None:
-        """Close the session (sandboxes, store connections) before the actor is killed."""
-        async with self.lock:
-            session, self.session = self.session, None
-        if session is not None:
-            await session.close()
-
     async def execute_streaming(self, run_id: str, driver: str) -> AsyncIterator[str]:
         """:meth:`execute`, yielding the run's progress events (JSON, ``{"task", "event"}``)
         as its graph moves, then the reply. The driver reads it as a Ray streaming
@@ -479,6 +476,13 @@ class RunWorker:
             events.put_nowait(json.dumps({"task": task_id, "event": event}, default=str))
 
         work = asyncio.ensure_future(self.execute(run_id, driver, on_event))
+        # A cancel can reach the task that reads this generator while the generator
+        # waits at a yield, where no finally runs until it is collected: the run is
+        # cancelled with that task.
+        reader = asyncio.current_task()
+        if reader is not None:
+            reader.add_done_callback(lambda task: work.cancel() if task.cancelled() else None)
+        next_event: asyncio.Future[str] | None = None
         try:
             while not work.done():
                 next_event = asyncio.ensure_future(events.get())
@@ -491,6 +495,8 @@ class RunWorker:
                 yield events.get_nowait()
             yield work.result()
         finally:
+            if next_event is not None:
+                next_event.cancel()
             if not work.done():
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

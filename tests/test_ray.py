@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -269,10 +270,17 @@ def test_bad_ray_input_is_one_line_exit_2_and_stores_nothing(
         (cluster.address, wrong, refused),
         (cluster.address, {"RAY_AUTH_MODE": "disabled"}, refused),
     ]
-    for address, env, message in cases:
-        done = corrigo_cli(*base, "--ray", address, home=home, env=env)
-        assert done.returncode == 2, done.stderr
-        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # A port that takes connections but is not Ray's (a dashboard's, a typo).
+    listener = socket.create_server(("127.0.0.1", 0))
+    cases.append(
+        (f"127.0.0.1:{listener.getsockname()[1]}", {}, "no Ray cluster answers at '127.0.0.1:")
+    )
+    with listener:
+        for address, env, message in cases:
+            done = corrigo_cli(*base, "--ray", address, home=home, env=env)
+            assert done.returncode == 2, done.stderr
+            assert message in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     # Without the extra: a Python where 'import ray' fails.
     blocker = tmp_path / "no-ray"
     (blocker / "ray").mkdir(parents=True)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -338,18 +339,25 @@ def test_actors_get_model_keys_but_not_the_servers_api_tokens() -> None:
     }
 
 
-def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    from tests.serve_helpers import demo_files, read_events, serve
+@contextmanager
+def _ray_server(cluster: Cluster, tmp_path: Path, workers: int = 2) -> Iterator[Any]:
+    """``corrigo serve --executor ray`` on the test cluster, with a Redis store of its own."""
+    from tests.serve_helpers import demo_files, serve
 
-    files = demo_files(tmp_path)
     env = {"CORRIGO_SERVE_EXECUTOR": "ray", "RAY_ADDRESS": cluster.address}
     with (
         fresh_store_url("redis", tmp_path) as url,
-        serve(tmp_path, files, store_url=url, env=env) as server,
-        server.client() as http,
+        serve(tmp_path, demo_files(tmp_path), store_url=url, env=env, workers=workers) as server,
     ):
+        yield server
+
+
+def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from tests.serve_helpers import read_events
+
+    with _ray_server(cluster, tmp_path) as server, server.client() as http:
         body = {"tasks": "demo:fix", "strategy": "refine", "model": "script"}
         submitted = http.post("/v1/runs", json=body)
         assert submitted.status_code == 202, submitted.text
@@ -369,16 +377,10 @@ def test_serve_with_the_ray_executor_runs_a_submitted_run_in_an_actor(
 def test_serve_with_the_ray_executor_cancels_a_run_in_its_actor(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    from tests.serve_helpers import demo_files, read_events, serve
+    from tests.serve_helpers import read_events
     from tests.test_serve import submit, wait_for_step
 
-    files = demo_files(tmp_path)
-    env = {"CORRIGO_SERVE_EXECUTOR": "ray", "RAY_ADDRESS": cluster.address}
-    with (
-        fresh_store_url("redis", tmp_path) as url,
-        serve(tmp_path, files, store_url=url, env=env, workers=1) as server,
-        server.client() as http,
-    ):
+    with _ray_server(cluster, tmp_path, workers=1) as server, server.client() as http:
         [busy] = submit(http, tasks="demo:slow")["run_ids"]
         wait_for_step(http, busy)  # an actor is in the slow run's sandbox now
         running = http.get(f"/v1/runs/{busy}").json()

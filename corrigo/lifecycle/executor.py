@@ -57,6 +57,11 @@ class Executor(Protocol):
         """Continue stored runs the caller has claimed; their outcomes in order."""
         ...
 
+    def cancel(self, run_id: str) -> bool:
+        """Cancel the run where it executes elsewhere; False when it does not (the caller
+        then cancels the task awaiting it, which cancels a run of this process)."""
+        ...
+
     async def close(self) -> None:
         """Let go of what :meth:`start` took."""
 
@@ -119,6 +124,9 @@ class LocalExecutor:
                 for record in records
             ],
         )  # fmt: skip
+
+    def cancel(self, run_id: str) -> bool:
+        return False  # its runs are tasks of this process
 
     async def close(self) -> None:
         return None

@@ -4,10 +4,10 @@ The store is the one source of truth between the driver and the cluster:
 
 - The driver stores each spec as a *queued* run, then hands run ids, never objects, to
   :class:`~corrigo.lifecycle.ray_worker.RunWorker` actors. Only ids and JSON cross the
-  cluster; nothing unpicklable is captured: each actor opens its own :class:`~corrigo.lifecycle.session.Session` on the
-  store's URL, with its own sandboxes and models, built inside the actor from the
-  environment the driver passed (secrets travel in the environment only, never in a task
-  or a stored step).
+  cluster; nothing unpicklable is captured: each actor opens its own
+  :class:`~corrigo.lifecycle.session.Session` on the store's URL, with its own sandboxes
+  and models, built inside the actor from the environment the driver passed (secrets
+  travel in the environment only, never in a task or a stored step).
 - An actor *claims* a run (the store's compare-and-set ``claim_run``) before it executes
   it, then continues it from its last checkpoint: a queued run from the start, a run whose
   actor died from where it stopped, every stored step served by key (no step written
@@ -157,10 +157,10 @@ class RayExecutor:
     # -- the driver's loop ----------------------------------------------------------------
 
     def _new_actor(self) -> Any:
-        """An actor on the next live node in turn (round robin over the cluster's nodes,
-        so ``actors`` ≥ nodes puts one on every node that offers CPUs). Pinned there: Ray's soft affinity
-        and SPREAD both leave actors on the driver's node now and then; if the node is
-        lost before the actor starts, the actor fails and is replaced like a dead one."""
+        """An actor on the next live node that offers CPUs, in turn (round robin, so
+        ``actors`` ≥ such nodes puts one on each). Pinned there: Ray's soft affinity and
+        SPREAD both leave actors on the driver's node now and then; if the node is lost
+        before the actor starts, the actor fails and is replaced like a dead one."""
         ray = _ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -220,8 +220,7 @@ class RunQueue:
                 f"run {run_id} is running in another process ({current.owner or 'unknown'}); "
                 "cancel it there",
             )
-        cancel_there = getattr(self._session.executor, "cancel", None)
-        if cancel_there is None or not cancel_there(run_id):
+        if not self._session.executor.cancel(run_id):
             task.cancel()  # a run of this process (or not yet handed to an actor)
         await asyncio.wait({task}, timeout=60)
         return shown(await self.store.get_run(run_id))

@@ -61,8 +61,9 @@ def _build(spec: str, settings: Settings) -> ChatModel:
         from corrigo.models.openai import OpenAIModel
         from corrigo.models.pool import ServerPool, split_servers
 
-        if split_servers(name) is not None:  # openai:NAME(URL*N, URL*N)
-            return ServerPool.from_spec(spec, name, settings)
+        split = split_servers(name)
+        if split is not None:  # openai:NAME(URL*N, URL*N)
+            return ServerPool.from_servers(spec, *split, settings)
         return OpenAIModel.from_settings(name, settings)
     if provider == "ollama":
         from corrigo.models.openai import OpenAIModel

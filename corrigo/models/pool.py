@@ -63,12 +63,12 @@ class ServerPool(ChatModel):
         self._busy = [0] * len(self.members)
 
     @classmethod
-    def from_spec(cls, spec: str, name: str, settings: Settings) -> ServerPool:
+    def from_servers(
+        cls, spec: str, model: str, servers: Sequence[tuple[str, int | None]], settings: Settings
+    ) -> ServerPool:
+        """The pool for ``spec``: ``model`` on each of :func:`split_servers`' servers."""
         from corrigo.models.openai import OpenAIModel
 
-        split = split_servers(name)
-        assert split is not None
-        model, servers = split
         members = []
         for url, slots in servers:
             member = OpenAIModel.from_settings(model, settings, base_url=url, spec=spec)

@@ -105,6 +105,39 @@ healthy() {
     fail "service $1 is not healthy ($state)"
 }
 
+# follow_run SERVICE: from the corrigo container, over the compose network, submit a refine
+# run to SERVICE's API (a call without a token must be refused), follow its events to a
+# verified outcome, and check that the step events are the stored steps. $work/out gets
+# "RUN_ID STEP_EVENTS OWNER"; on failure the output is shown and the status is non-zero.
+follow_run() {
+    dc exec -T -e CHECK_TOKEN="$serve_token" -e CHECK_BASE="http://$1:8765" corrigo python3 -c '
+import json, os
+import httpx
+
+base = os.environ["CHECK_BASE"]
+assert httpx.get(f"{base}/v1/runs", timeout=30).status_code == 401, "no token must be refused"
+headers = {"Authorization": "Bearer " + os.environ["CHECK_TOKEN"]}
+with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
+    sent = http.post("/v1/runs", json={"tasks": "check", "strategy": "refine", "model": "script"})
+    assert sent.status_code == 202, sent.text
+    [run_id] = sent.json()["run_ids"]
+    event, steps, outcome = None, [], None
+    with http.stream("GET", f"/v1/runs/{run_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: ") and event == "step":
+                steps.append(json.loads(line[len("data: "):]))
+            elif line.startswith("data: ") and event == "outcome":
+                outcome = json.loads(line[len("data: "):])["outcome"]
+    assert outcome and outcome["stop_reason"] == "verified" and outcome["hidden_passed"], outcome
+    stored = http.get(f"/v1/runs/{run_id}/steps").json()["steps"]
+    assert steps == stored, "the events are not the stored steps"
+    owner = http.get(f"/v1/runs/{run_id}").json()["owner"]
+    print(run_id, len(steps), owner)
+' >"$work/out" 2>"$work/err" || { cat "$work/out" "$work/err" >&2; return 1; }
+}
+
 up() {
     dc up -d postgres redis corrigo >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-compose up"; }
     for service in postgres redis corrigo; do healthy "$service"; done
@@ -201,32 +234,8 @@ dc up -d serve >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "docker-co
 healthy serve
 ports="$(docker port "$(dc ps -q serve)")"
 [ -z "$ports" ] || fail "service serve publishes host ports: $ports"
-if ! dc exec -T -e CHECK_TOKEN="$serve_token" corrigo python3 -c '
-import json, os
-import httpx
-
-base = "http://serve:8765"
-assert httpx.get(f"{base}/v1/runs", timeout=30).status_code == 401, "no token must be refused"
-headers = {"Authorization": "Bearer " + os.environ["CHECK_TOKEN"]}
-with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
-    sent = http.post("/v1/runs", json={"tasks": "check", "strategy": "refine", "model": "script"})
-    assert sent.status_code == 202, sent.text
-    [run_id] = sent.json()["run_ids"]
-    event, steps, outcome = None, 0, None
-    with http.stream("GET", f"/v1/runs/{run_id}/events") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                event = line[len("event: "):]
-                steps += event == "step"
-            elif line.startswith("data: ") and event == "outcome":
-                outcome = json.loads(line[len("data: "):])["outcome"]
-    assert outcome and outcome["stop_reason"] == "verified" and outcome["hidden_passed"], outcome
-    print(run_id, steps)
-' >"$work/out" 2>"$work/err"; then
-    cat "$work/out" "$work/err" >&2
-    fail "a run over HTTP through the serve service"
-fi
-read -r serve_run serve_steps <"$work/out"
+follow_run serve || fail "a run over HTTP through the serve service"
+read -r serve_run serve_steps _ <"$work/out"
 echo "corrigo serve ran $serve_run over HTTP: $serve_steps step events, then verified"
 
 step "ray profile: a run submitted to serve-ray is executed on the ray-worker node"
@@ -246,34 +255,7 @@ fi
 expect "the Ray head refusing a wrong token" "Authentication token is missing or incorrect"
 echo "the Ray head refuses a caller without the cluster's token"
 worker_host="$(docker inspect -f '{{.Config.Hostname}}' "$(dc ps -q ray-worker)")"
-if ! dc exec -T -e CHECK_TOKEN="$serve_token" corrigo python3 -c '
-import json, os
-import httpx
-
-base = "http://serve-ray:8765"
-headers = {"Authorization": "Bearer " + os.environ["CHECK_TOKEN"]}
-with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
-    sent = http.post("/v1/runs", json={"tasks": "check", "strategy": "refine", "model": "script"})
-    assert sent.status_code == 202, sent.text
-    [run_id] = sent.json()["run_ids"]
-    event, steps, outcome = None, [], None
-    with http.stream("GET", f"/v1/runs/{run_id}/events") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                event = line[len("event: "):]
-            elif line.startswith("data: ") and event == "step":
-                steps.append(json.loads(line[len("data: "):]))
-            elif line.startswith("data: ") and event == "outcome":
-                outcome = json.loads(line[len("data: "):])["outcome"]
-    assert outcome and outcome["stop_reason"] == "verified" and outcome["hidden_passed"], outcome
-    stored = http.get(f"/v1/runs/{run_id}/steps").json()["steps"]
-    assert steps == stored, "the events are not the stored steps"
-    owner = http.get(f"/v1/runs/{run_id}").json()["owner"]
-    print(run_id, len(steps), owner)
-' >"$work/out" 2>"$work/err"; then
-    cat "$work/out" "$work/err" >&2
-    fail "a run over HTTP through serve-ray"
-fi
+follow_run serve-ray || fail "a run over HTTP through serve-ray"
 read -r ray_run ray_steps ray_owner <"$work/out"
 # An owner is host/pid/start: the actor that executed the run lives on the worker's node.
 [ "${ray_owner%%/*}" = "$worker_host" ] \
